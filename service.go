@@ -35,6 +35,10 @@ type GrantService interface {
 	// ApproveGrant records the caller's approval. EDENIED if the caller may
 	// not decide; ECONFLICT if the grant is not pending.
 	ApproveGrant(ctx context.Context, id, comment string) (*GrantResult, error)
+	// ActivateGrant issues the caller's fully approved request and returns
+	// the credential: the only time it is returned, and only to the
+	// requester. ECONFLICT if approvals are missing or it was collected.
+	ActivateGrant(ctx context.Context, id string) (*GrantResult, error)
 	// RejectGrant records the caller's rejection, ending the request.
 	RejectGrant(ctx context.Context, id, reason string) (*Grant, error)
 	// RenewGrant extends an active grant by ttl (0: the policy default) from

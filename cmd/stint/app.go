@@ -1,0 +1,351 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/stint-io/stint"
+	"github.com/stint-io/stint/internal/authn"
+	"github.com/stint-io/stint/internal/broker"
+	"github.com/stint-io/stint/internal/config"
+	"github.com/stint-io/stint/internal/expiry"
+	"github.com/stint-io/stint/internal/httpapi"
+	"github.com/stint-io/stint/provider/token"
+	"github.com/stint-io/stint/store/sqlite"
+)
+
+// App is a running broker: configuration, store, broker, expiry engine,
+// reconciler and HTTP server, wired together. Open it, then Run it.
+type App struct {
+	ConfigPath string
+	DataDir    string
+	Logger     *slog.Logger
+	Clock      stint.Clock
+	// Listener, when set, is used instead of listening on server.listen.
+	Listener net.Listener
+
+	factories map[string]stint.ProviderFactory
+	tokens    *token.Factory
+
+	mu       sync.Mutex // serialises reloads
+	cfg      atomic.Pointer[config.Config]
+	auth     atomic.Pointer[authn.Static]
+	store    stint.Store
+	broker   *broker.Service
+	engine   *expiry.Engine
+	reconc   *expiry.Reconciler
+	registry *prometheus.Registry
+	server   *http.Server
+	ready    atomic.Bool
+}
+
+// NewApp returns an App for the configuration file at path.
+func NewApp(path string, logger *slog.Logger) *App {
+	f, tok := builtinProviders()
+	return &App{ConfigPath: path, Logger: logger, Clock: stint.SystemClock, factories: f, tokens: tok}
+}
+
+// Addr returns the address the HTTP server listens on.
+func (a *App) Addr() string { return a.Listener.Addr().String() }
+
+// Config returns the configuration in force.
+func (a *App) Config() *config.Config { return a.cfg.Load() }
+
+func (a *App) loadConfig() (*config.Config, error) {
+	return config.Load(a.ConfigPath, a.factories, config.Options{DataDir: a.DataDir, Clock: a.Clock, Logger: a.Logger})
+}
+
+// Open loads the configuration, opens the store, builds the providers and
+// starts listening. Nothing is served until Run.
+func (a *App) Open(ctx context.Context) error {
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	if a.DataDir == "" {
+		a.DataDir = defaultDataDir(cfg.Storage)
+	}
+	if err := os.MkdirAll(a.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	a.store, err = openStore(ctx, cfg.Storage, a.Clock, a.Logger)
+	if err != nil {
+		return err
+	}
+	a.registry = prometheus.NewRegistry()
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	a.broker = broker.New(a.store, a.Clock, a.Logger.With("component", "broker"))
+	a.broker.Metrics = broker.NewMetrics(a.registry, a.store)
+	a.engine = expiry.NewEngine(a.store, a.broker, a.Clock, a.Logger.With("component", "expiry"))
+	a.engine.Metrics = newExpiryMetrics(a.registry)
+	a.broker.Wake = a.engine.Notify
+	a.reconc = expiry.NewReconciler(a.store, a.providers, a.Clock, a.Logger.With("component", "reconciler"))
+
+	if err := a.install(ctx, cfg); err != nil {
+		a.store.Close()
+		return err
+	}
+	if a.Listener == nil {
+		if a.Listener, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
+			a.store.Close()
+			return fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
+		}
+	}
+	api := &httpapi.Server{
+		Grants:     a.broker,
+		Audit:      a.broker,
+		Policy:     a.broker,
+		Auth:       authenticator{a},
+		Logger:     a.Logger.With("component", "http"),
+		Registry:   a.registry,
+		Clock:      a.Clock,
+		Ready:      a.readyCheck,
+		JWKS:       a.tokens.JWKS,
+		Introspect: a.introspect,
+	}
+	a.server = &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// install builds the providers of cfg and makes cfg the configuration in
+// force. On error the previous configuration stays.
+func (a *App) install(ctx context.Context, cfg *config.Config) error {
+	auth, err := authn.NewStatic(staticTokens(cfg), cfg.Auth.Admins)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	rt := &broker.Runtime{Policy: cfg.Policy, Resources: map[string]*broker.Resource{}, LookupPrincipal: lookupPrincipal(cfg)}
+	for _, name := range cfg.ResourceOrder {
+		r := cfg.Resources[name]
+		spec := r.Spec
+		if spec.DataDir == "" {
+			spec.DataDir = a.DataDir
+		}
+		p, err := a.factories[r.Type].New(ctx, spec)
+		if err != nil {
+			closeProviders(rt)
+			return fmt.Errorf("resource %s: %w", name, err)
+		}
+		roles := map[string]bool{}
+		for _, role := range r.Roles {
+			roles[role] = true
+		}
+		rt.Resources[name] = &broker.Resource{Name: name, Type: r.Type, Roles: roles, Provider: p}
+	}
+	old := a.broker.Runtime()
+	a.broker.SetRuntime(rt)
+	a.auth.Store(auth)
+	a.cfg.Store(cfg)
+	if old != nil {
+		closeProviders(old)
+	}
+	sum := fileDigest(cfg.File)
+	rec := &stint.AuditRecord{Time: a.Clock.Now(), Type: stint.AuditConfigLoaded, Actor: stint.ActorStint,
+		Details: map[string]any{"file": cfg.File, "sha256": sum, "policies": len(cfg.Policy.Policies()), "resources": len(cfg.Resources)}}
+	if err := a.store.AppendAudit(ctx, rec); err != nil {
+		a.Logger.Error("audit config load", "err", err)
+	}
+	a.Logger.Info("configuration loaded", "file", cfg.File, "sha256", sum, "resources", len(cfg.Resources), "policies", len(cfg.Policy.Policies()))
+	return nil
+}
+
+// Reload re-reads the configuration file. A file with errors is refused and
+// the configuration in force stays.
+func (a *App) Reload(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cfg, err := a.loadConfig()
+	if err == nil {
+		err = a.install(ctx, cfg)
+	}
+	if err != nil {
+		a.Logger.Error("configuration reload refused; keeping the previous configuration", "err", err)
+		rec := &stint.AuditRecord{Time: a.Clock.Now(), Type: stint.AuditConfigRejected, Actor: stint.ActorStint,
+			Reason: "reload refused", Details: map[string]any{"file": a.ConfigPath, "errors": err.Error()}}
+		if aerr := a.store.AppendAudit(ctx, rec); aerr != nil {
+			a.Logger.Error("audit config rejection", "err", aerr)
+		}
+	}
+	return err
+}
+
+// Run serves until ctx ends, then shuts down gracefully.
+func (a *App) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	wg.Add(2)
+	go func() { defer wg.Done(); errc <- nonCancel(a.engine.Run(ctx)) }()
+	go func() { defer wg.Done(); errc <- nonCancel(a.reconc.Run(ctx)) }()
+	go func() {
+		cfg := a.cfg.Load()
+		var err error
+		if cfg.Server.TLSCert != "" {
+			err = a.server.ServeTLS(a.Listener, cfg.Server.TLSCert, cfg.Server.TLSKey)
+		} else {
+			err = a.server.Serve(a.Listener)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+			cancel()
+		}
+	}()
+	a.ready.Store(true)
+	a.Logger.Info("stint serving", "addr", a.Addr())
+
+	<-ctx.Done()
+	a.ready.Store(false)
+	a.Logger.Info("shutting down")
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer scancel()
+	err := a.server.Shutdown(sctx)
+	wg.Wait()
+	close(errc)
+	for e := range errc {
+		err = errors.Join(err, e)
+	}
+	if rt := a.broker.Runtime(); rt != nil {
+		closeProviders(rt)
+	}
+	return errors.Join(err, a.store.Close())
+}
+
+func nonCancel(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func (a *App) readyCheck(ctx context.Context) error {
+	if !a.ready.Load() {
+		return errors.New("starting or stopping")
+	}
+	_, _, err := a.store.NextDue(ctx)
+	return err
+}
+
+// providers returns the providers in force, by resource, for the reconciler.
+func (a *App) providers() map[string]stint.Provider {
+	m := map[string]stint.Provider{}
+	if rt := a.broker.Runtime(); rt != nil {
+		for name, r := range rt.Resources {
+			m[name] = r.Provider
+		}
+	}
+	return m
+}
+
+// introspect answers RFC 7662 for Stint-issued tokens: claims while the
+// signature, issuer and times check out and the grant is still active; nil
+// (inactive) otherwise.
+func (a *App) introspect(ctx context.Context, tok string) (map[string]any, error) {
+	claims, err := a.tokens.Verify(tok)
+	if err != nil {
+		return nil, nil // inactive
+	}
+	g, err := a.store.GetGrant(ctx, claims.Jti)
+	if err != nil {
+		if stint.ErrorCode(err) == stint.ENOTFOUND {
+			return nil, nil // inactive
+		}
+		return nil, err
+	}
+	if g.State != stint.StateActive || g.ExpiresAt == nil || !a.Clock.Now().Before(*g.ExpiresAt) {
+		return nil, nil // inactive
+	}
+	return map[string]any{
+		"active": true, "token_type": "Bearer", "iss": claims.Issuer, "sub": claims.Subject,
+		"aud": claims.Audience, "scope": claims.Scope, "jti": claims.Jti,
+		"iat": claims.IssuedAt.Unix(), "nbf": claims.NotBefore.Unix(), "exp": claims.Expiry.Unix(),
+	}, nil
+}
+
+type authenticator struct{ a *App }
+
+func (x authenticator) Authenticate(ctx context.Context, bearer string) (*stint.Principal, error) {
+	return x.a.auth.Load().Authenticate(ctx, bearer)
+}
+
+func staticTokens(cfg *config.Config) []authn.Token {
+	ts := make([]authn.Token, 0, len(cfg.Auth.Tokens))
+	for _, t := range cfg.Auth.Tokens {
+		ts = append(ts, authn.Token{Subject: t.Subject, Kind: t.Kind, Groups: t.Groups, SHA256: t.SHA256})
+	}
+	return ts
+}
+
+func lookupPrincipal(cfg *config.Config) func(string) *stint.Principal {
+	return func(name string) *stint.Principal {
+		for _, t := range cfg.Auth.Tokens {
+			if t.Subject == name {
+				p := &stint.Principal{Name: t.Subject, Kind: t.Kind, Issuer: "static", Groups: t.Groups}
+				p.Admin = cfg.IsAdmin(p)
+				return p
+			}
+		}
+		return nil
+	}
+}
+
+func closeProviders(rt *broker.Runtime) {
+	for _, r := range rt.Resources {
+		if c, ok := r.Provider.(io.Closer); ok {
+			c.Close()
+		}
+	}
+}
+
+// openStore opens the store named by a storage URL.
+func openStore(ctx context.Context, storage string, clock stint.Clock, logger *slog.Logger) (stint.Store, error) {
+	switch {
+	case strings.HasPrefix(storage, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(storage, "sqlite:"), "//")
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("storage directory: %w", err)
+		}
+		return sqlite.Open(ctx, path, clock, logger.With("component", "store"))
+	case strings.HasPrefix(storage, "postgres://"), strings.HasPrefix(storage, "postgresql://"):
+		return nil, withCode(exitUsage, errors.New("storage: PostgreSQL storage is not available in this version yet; use sqlite:PATH"))
+	}
+	return nil, withCode(exitUsage, fmt.Errorf("storage: unknown scheme in %q", storage))
+}
+
+// defaultDataDir is where keys live when no --data-dir is given: beside the
+// SQLite database.
+func defaultDataDir(storage string) string {
+	if p, ok := strings.CutPrefix(storage, "sqlite:"); ok {
+		return filepath.Dir(strings.TrimPrefix(p, "//"))
+	}
+	return "."
+}
+
+func fileDigest(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/stint-io/stint"
+	"github.com/stint-io/stint/internal/broker"
+	"github.com/stint-io/stint/internal/config"
+)
+
+func newPolicyCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "policy", Short: "Check a configuration and explain decisions"}
+	cmd.AddCommand(newPolicyCheckCmd(e), newPolicyExplainCmd(e))
+	return cmd
+}
+
+func loadOffline(path string) (*config.Config, error) {
+	f, _ := builtinProviders()
+	cfg, err := config.Load(path, f, config.Options{Logger: slog.New(slog.DiscardHandler), Clock: stint.SystemClock})
+	if err != nil {
+		return nil, withCode(exitUsage, err)
+	}
+	return cfg, nil
+}
+
+func newPolicyCheckCmd(e *env) *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Validate a configuration offline; errors name file, line and field (exit 2)",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadOffline(path)
+			if err != nil {
+				fmt.Fprintln(e.stderr, err.Error())
+				return withCode(exitUsage, errSilent)
+			}
+			fmt.Fprintf(e.stdout, "%s: ok (%d resources, %d policies, %d tokens)\n", cfg.File, len(cfg.Resources), len(cfg.Policy.Policies()), len(cfg.Auth.Tokens))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&path, "config", "stint.yaml", "configuration file")
+	return cmd
+}
+
+func newPolicyExplainCmd(e *env) *cobra.Command {
+	var principal, access, at, ttl, reason, ticket, path string
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "explain --principal NAME --access RESOURCE/ROLE [--at TIME]",
+		Short: "Which policies match and why each allows, needs approval, or denies",
+		Long: `Asks the server (or, with --config, reads the file offline) which policies
+match a principal and an access, and why each allows, needs approval, or denies.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if access == "" {
+				return withCode(exitUsage, fmt.Errorf("--access is required"))
+			}
+			req := stint.ExplainRequest{Principal: principal, Access: access, Reason: reason, Ticket: ticket}
+			if at != "" {
+				t, err := time.Parse(time.RFC3339, at)
+				if err != nil {
+					return withCode(exitUsage, fmt.Errorf("--at: %q is not an RFC 3339 time", at))
+				}
+				req.At = t
+			}
+			if ttl != "" {
+				d, err := stint.ParseDuration(ttl)
+				if err != nil {
+					return withCode(exitUsage, fmt.Errorf("--ttl: %w", err))
+				}
+				req.TTL = stint.Duration(d)
+			}
+			var d *stint.Decision
+			var err error
+			if path != "" {
+				d, err = explainOffline(path, req)
+			} else {
+				d, err = e.client().Explain(cmd.Context(), req)
+			}
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				return writeJSON(e.stdout, d)
+			}
+			printDecision(e.stdout, d)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&principal, "principal", "", "the principal's name (default: yourself)")
+	cmd.Flags().StringVar(&access, "access", "", "RESOURCE/ROLE")
+	cmd.Flags().StringVar(&at, "at", "", "evaluate at this RFC 3339 time (default: now)")
+	cmd.Flags().StringVar(&ttl, "ttl", "", "a requested ttl")
+	cmd.Flags().StringVar(&reason, "reason", "", "a request reason")
+	cmd.Flags().StringVar(&ticket, "ticket", "", "a request ticket")
+	cmd.Flags().StringVar(&path, "config", "", "explain from this configuration file, offline")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	return cmd
+}
+
+// explainOffline explains from a configuration file without a server.
+func explainOffline(path string, req stint.ExplainRequest) (*stint.Decision, error) {
+	cfg, err := loadOffline(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, role := stint.SplitAccess(req.Access); role == "" {
+		return nil, stint.Errorf(stint.EINVALID, "--access: %q is not of the form resource/role", req.Access)
+	}
+	rt := &broker.Runtime{Policy: cfg.Policy, LookupPrincipal: lookupPrincipal(cfg)}
+	if req.Principal == "" {
+		return nil, withCode(exitUsage, fmt.Errorf("--principal is required with --config"))
+	}
+	at := req.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	ar := stint.AccessRequest{Access: req.Access, TTL: time.Duration(req.TTL), Reason: req.Reason, Ticket: req.Ticket}
+	d := cfg.Policy.Decide(broker.ExplainPrincipal(rt, req.Principal), ar, nil, at.UTC())
+	return &d, nil
+}

@@ -1,0 +1,86 @@
+package broker
+
+import (
+	"context"
+	"time"
+
+	"github.com/stint-io/stint"
+)
+
+// RenewGrant extends an active grant to now + ttl (0: the grant's TTL),
+// bounded by its max_ttl since activation and its window. Providers that can
+// push a new expiry into the credential (stint.Renewer) do so; for the others
+// the credential is issued again with the new expiry and returned. Returns
+// ENOTFOUND, EDENIED (not the requester or an admin), ECONFLICT (not active,
+// or already at its ceiling), EINVALID (bad ttl).
+func (s *Service) RenewGrant(ctx context.Context, id string, ttl time.Duration) (*stint.GrantResult, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ttl < 0 || (ttl > 0 && ttl < time.Second) || ttl > MaxTTL {
+		return nil, stint.Errorf(stint.EINVALID, "ttl: must be between 1s and %s", stint.FormatDuration(MaxTTL))
+	}
+	g, err := s.get(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	if p.Name != g.Principal && !p.Admin {
+		return nil, s.refuse(ctx, p, g, "renew", "only the requester or an admin may renew a grant")
+	}
+	if g.State != stint.StateActive {
+		return nil, stint.Errorf(stint.ECONFLICT, "grant %s is %s; only an active grant can be renewed", g.ID, g.State)
+	}
+	now := s.now()
+	if ttl == 0 {
+		ttl = time.Duration(g.TTL)
+	}
+	newExp := now.Add(ttl)
+	var notes []string
+	ceiling := g.ActivatedAt.Add(time.Duration(g.MaxTTL))
+	if g.MaxTTL > 0 && newExp.After(ceiling) {
+		newExp = ceiling
+		notes = append(notes, "ttl clamped to the policy's max_ttl of "+g.MaxTTL.String()+" since activation")
+	}
+	if g.Window != nil && !g.Window.Closes.IsZero() && newExp.After(g.Window.Closes) {
+		newExp = g.Window.Closes
+		notes = append(notes, "ttl clamped to the window's close")
+	}
+	old := *g.ExpiresAt
+	if !newExp.After(old) {
+		return nil, stint.Errorf(stint.ECONFLICT, "grant %s already expires at %s, its ceiling; request a new grant", g.ID, old.Format(time.RFC3339))
+	}
+
+	prov, err := s.provider(g)
+	if err != nil {
+		return nil, err
+	}
+	next := g.Clone()
+	next.ExpiresAt = stint.TimePtr(newExp)
+	var cred *stint.Credential
+	pctx, cancel := context.WithTimeout(ctx, s.IssueTimeout)
+	if r, ok := prov.(stint.Renewer); ok {
+		err = r.Renew(pctx, next, newExp)
+	} else {
+		cred, err = prov.Issue(pctx, next)
+	}
+	cancel()
+	if err != nil {
+		return nil, stint.Errorf(stint.EUNAVAILABLE, "provider could not renew %s: %s", g.ID, providerMessage(err))
+	}
+	next.DueAt = stint.TimePtr(newExp)
+	rec := record(now, stint.AuditGrantRenewed, p.Name, next, "", map[string]any{
+		"previous_expires_at": old.Format(time.RFC3339Nano),
+		"expires_at":          newExp.Format(time.RFC3339Nano),
+	})
+	if err := s.update(ctx, next, rec); err != nil {
+		// The provider already carries the later expiry; the expiry engine
+		// still revokes at the recorded one, which is the safe side.
+		return nil, s.conflict(ctx, id, err)
+	}
+	if cred != nil {
+		cred.GrantID, cred.ExpiresAt = next.ID, newExp
+		notes = append(notes, "a new credential was issued with the new expiry")
+	}
+	return &stint.GrantResult{Grant: next, Credential: cred, Notes: notes}, nil
+}

@@ -1,0 +1,206 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stint-io/stint"
+)
+
+// grantCols are the grant columns in the order of grantArgs and scanGrant.
+const grantCols = `id, principal, principal_kind, access, state, policy, reason, ticket,
+	requested_ttl, ttl, max_ttl, requested_at, activated_at, expires_at, ended_at,
+	approvals, approvals_required, approvers, approval_deadline, window_ref, break_glass,
+	provider, revocation, detail, end_state, attempts, provider_data, due_at, version`
+
+const auditCols = `seq, time, type, actor, grant_id, access, reason, details, prev_hash, hash`
+
+// stmts are the prepared statements of the hot paths.
+type stmts struct {
+	insertGrant *sql.Stmt
+	updateGrant *sql.Stmt
+	grantExists *sql.Stmt
+	insertAudit *sql.Stmt
+	getGrant    *sql.Stmt // on the readers
+}
+
+func prepare(ctx context.Context, w, r *sql.DB) (*stmts, error) {
+	s := &stmts{}
+	var err error
+	p := func(db *sql.DB, q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = db.PrepareContext(ctx, q)
+		return st
+	}
+	s.insertGrant = p(w, `INSERT INTO grants (`+grantCols+`)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+		?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, 1)
+		ON CONFLICT (id) DO NOTHING`)
+	s.updateGrant = p(w, `UPDATE grants SET principal = ?2, principal_kind = ?3, access = ?4, state = ?5,
+		policy = ?6, reason = ?7, ticket = ?8, requested_ttl = ?9, ttl = ?10, max_ttl = ?11,
+		requested_at = ?12, activated_at = ?13, expires_at = ?14, ended_at = ?15, approvals = ?16,
+		approvals_required = ?17, approvers = ?18, approval_deadline = ?19, window_ref = ?20,
+		break_glass = ?21, provider = ?22, revocation = ?23, detail = ?24, end_state = ?25,
+		attempts = ?26, provider_data = ?27, due_at = ?28,
+		version = version + 1, claimed_until = NULL
+		WHERE id = ?1 AND version = ?29`)
+	s.grantExists = p(w, `SELECT 1 FROM grants WHERE id = ?`)
+	s.insertAudit = p(w, `INSERT INTO audit (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	s.getGrant = p(r, `SELECT `+grantCols+` FROM grants WHERE id = ?`)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *stmts) close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{s.insertGrant, s.updateGrant, s.grantExists, s.insertAudit, s.getGrant} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// grantArgs returns the 28 column values of g, id first, version excluded.
+func grantArgs(g *stint.Grant) ([]any, error) {
+	approvals, err := json.Marshal(g.Approvals)
+	if err != nil {
+		return nil, fmt.Errorf("encode approvals: %w", err)
+	}
+	approvers, err := json.Marshal(g.Approvers)
+	if err != nil {
+		return nil, fmt.Errorf("encode approvers: %w", err)
+	}
+	window, err := json.Marshal(g.Window)
+	if err != nil {
+		return nil, fmt.Errorf("encode window: %w", err)
+	}
+	pdata, err := json.Marshal(g.ProviderData)
+	if err != nil {
+		return nil, fmt.Errorf("encode provider data: %w", err)
+	}
+	return []any{
+		g.ID, g.Principal, g.PrincipalKind, g.Access, string(g.State), g.Policy, g.Reason, g.Ticket,
+		int64(g.RequestedTTL), int64(g.TTL), int64(g.MaxTTL),
+		nanos(g.RequestedAt), nanosPtr(g.ActivatedAt), nanosPtr(g.ExpiresAt), nanosPtr(g.EndedAt),
+		string(approvals), g.ApprovalsRequired, string(approvers), nanosPtr(g.ApprovalDeadline),
+		string(window), g.BreakGlass, g.Provider, g.Revocation, g.Detail, string(g.EndState),
+		g.Attempts, string(pdata), nanosPtr(g.DueAt),
+	}, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+// scanGrant reads one row of grantCols.
+func scanGrant(sc scanner) (*stint.Grant, error) {
+	var (
+		g                                          stint.Grant
+		state, endState                            string
+		reqTTL, ttl, maxTTL                        int64
+		reqAt, actAt, expAt, endAt, deadline, due  sql.NullInt64
+		approvals, approvers, window, providerData []byte
+	)
+	err := sc.Scan(&g.ID, &g.Principal, &g.PrincipalKind, &g.Access, &state, &g.Policy, &g.Reason, &g.Ticket,
+		&reqTTL, &ttl, &maxTTL, &reqAt, &actAt, &expAt, &endAt,
+		&approvals, &g.ApprovalsRequired, &approvers, &deadline, &window, &g.BreakGlass,
+		&g.Provider, &g.Revocation, &g.Detail, &endState, &g.Attempts, &providerData, &due, &g.Version)
+	if err != nil {
+		return nil, err
+	}
+	g.State, g.EndState = stint.State(state), stint.State(endState)
+	g.RequestedTTL, g.TTL, g.MaxTTL = stint.Duration(reqTTL), stint.Duration(ttl), stint.Duration(maxTTL)
+	if reqAt.Valid {
+		g.RequestedAt = time.Unix(0, reqAt.Int64).UTC()
+	}
+	g.ActivatedAt, g.ExpiresAt, g.EndedAt = timePtr(actAt), timePtr(expAt), timePtr(endAt)
+	g.ApprovalDeadline, g.DueAt = timePtr(deadline), timePtr(due)
+	for _, f := range []struct {
+		name string
+		b    []byte
+		v    any
+	}{
+		{"approvals", approvals, &g.Approvals},
+		{"approvers", approvers, &g.Approvers},
+		{"window", window, &g.Window},
+		{"provider data", providerData, &g.ProviderData},
+	} {
+		if err := json.Unmarshal(f.b, f.v); err != nil {
+			return nil, fmt.Errorf("grant %s: decode %s: %w", g.ID, f.name, err)
+		}
+	}
+	return &g, nil
+}
+
+// auditArgs returns the column values of a sealed record.
+func auditArgs(r *stint.AuditRecord) ([]any, error) {
+	var details any
+	if len(r.Details) > 0 {
+		b, err := json.Marshal(r.Details)
+		if err != nil {
+			return nil, fmt.Errorf("encode audit details: %w", err)
+		}
+		details = string(b)
+	}
+	var grantID any
+	if r.GrantID != "" {
+		grantID = r.GrantID
+	}
+	return []any{r.Seq, r.Time.UnixNano(), r.Type, r.Actor, grantID, r.Access, r.Reason, details, r.PrevHash, r.Hash}, nil
+}
+
+// scanAudit reads one row of auditCols. Details are decoded with UseNumber so
+// that numbers keep their exact text and the record's hash recomputes.
+func scanAudit(sc scanner) (*stint.AuditRecord, error) {
+	var (
+		r       stint.AuditRecord
+		t       int64
+		grantID sql.NullString
+		details []byte
+	)
+	if err := sc.Scan(&r.Seq, &t, &r.Type, &r.Actor, &grantID, &r.Access, &r.Reason, &details, &r.PrevHash, &r.Hash); err != nil {
+		return nil, err
+	}
+	r.Time = time.Unix(0, t).UTC()
+	r.GrantID = grantID.String
+	if len(details) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(details))
+		dec.UseNumber()
+		if err := dec.Decode(&r.Details); err != nil {
+			return nil, fmt.Errorf("audit record %d: decode details: %w", r.Seq, err)
+		}
+	}
+	return &r, nil
+}
+
+func nanos(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+func nanosPtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+func timePtr(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := time.Unix(0, n.Int64).UTC()
+	return &t
+}
