@@ -33,10 +33,7 @@ func (s *Store) appendAudit(ctx context.Context, w *wtx, rec *stint.AuditRecord)
 	if err != nil {
 		return internal("sqlite: append audit", err)
 	}
-	if w.audit == nil {
-		w.audit = w.tx.StmtContext(ctx, s.stmts.insertAudit)
-	}
-	if _, err := w.audit.ExecContext(ctx, args...); err != nil {
+	if _, err := w.stmt(ctx, s.stmts.insertAudit).ExecContext(ctx, args...); err != nil {
 		// Most likely another process appended (seq taken): reload the head.
 		s.stale = true
 		return dbErr("append audit", err)

@@ -23,8 +23,10 @@ const auditCols = `seq, time, type, actor, grant_id, access, reason, details, pr
 // stmts are the prepared statements of the hot paths.
 type stmts struct {
 	insertGrant *sql.Stmt
-	updateGrant *sql.Stmt
-	grantExists *sql.Stmt
+	grantHead   *sql.Stmt // the indexed columns and version of a grant
+	// update holds the UPDATE statements by the set of indexed columns
+	// they write (see updateSQL).
+	update      [1 << 5]*sql.Stmt
 	insertAudit *sql.Stmt
 	getGrant    *sql.Stmt // on the readers
 }
@@ -44,16 +46,11 @@ func prepare(ctx context.Context, w, r *sql.DB) (*stmts, error) {
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
 		?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, 1)
 		ON CONFLICT (id) DO NOTHING`)
-	s.updateGrant = p(w, `UPDATE grants SET principal = ?2, principal_kind = ?3, access = ?4, state = ?5,
-		policy = ?6, reason = ?7, ticket = ?8, requested_ttl = ?9, ttl = ?10, max_ttl = ?11,
-		requested_at = ?12, activated_at = ?13, expires_at = ?14, ended_at = ?15, approvals = ?16,
-		approvals_required = ?17, approvers = ?18, approval_deadline = ?19, window_ref = ?20,
-		break_glass = ?21, provider = ?22, revocation = ?23, detail = ?24, end_state = ?25,
-		attempts = ?26, provider_data = ?27, due_at = ?28,
-		version = version + 1, claimed_until = NULL
-		WHERE id = ?1 AND version = ?29`)
-	s.grantExists = p(w, `SELECT 1 FROM grants WHERE id = ?`)
+	s.grantHead = p(w, `SELECT state, principal, access, due_at, claimed_until, version FROM grants WHERE id = ?`)
 	s.insertAudit = p(w, `INSERT INTO audit (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	for mask := range s.update {
+		s.update[mask] = p(w, updateSQL(mask))
+	}
 	s.getGrant = p(r, `SELECT `+grantCols+` FROM grants WHERE id = ?`)
 	if err != nil {
 		s.close()
@@ -64,7 +61,8 @@ func prepare(ctx context.Context, w, r *sql.DB) (*stmts, error) {
 
 func (s *stmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.insertGrant, s.updateGrant, s.grantExists, s.insertAudit, s.getGrant} {
+	all := append([]*sql.Stmt{s.insertGrant, s.grantHead, s.insertAudit, s.getGrant}, s.update[:]...)
+	for _, st := range all {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/stint-io/stint"
@@ -28,7 +29,7 @@ func (s *Store) CreateGrant(ctx context.Context, g *stint.Grant, rec *stint.Audi
 		return internal("sqlite: create grant", err)
 	}
 	return s.write(ctx, "create grant", func(ctx context.Context, w *wtx) error {
-		res, err := w.tx.StmtContext(ctx, s.stmts.insertGrant).ExecContext(ctx, args...)
+		res, err := w.stmt(ctx, s.stmts.insertGrant).ExecContext(ctx, args...)
 		if err != nil {
 			return dbErr("create grant", err)
 		}
@@ -81,24 +82,24 @@ func (s *Store) UpdateGrants(ctx context.Context, updates []stint.GrantUpdate) (
 	}
 	err := s.write(ctx, "update grants", func(ctx context.Context, w *wtx) error {
 		clear(errs)
-		update := w.tx.StmtContext(ctx, s.stmts.updateGrant)
-		exists := w.tx.StmtContext(ctx, s.stmts.grantExists)
 		var written []*stint.Grant
 		for i, u := range updates {
-			res, err := update.ExecContext(ctx, args[i]...)
+			st, err := s.updateStmt(ctx, w, u.Grant, args[i])
 			if err != nil {
-				return dbErr("update grant", err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return dbErr("update grant", err)
-			}
-			if n == 0 {
-				errs[i] = skipped(ctx, exists, u.Grant)
-				if stint.ErrorCode(errs[i]) == stint.EINTERNAL {
-					return errs[i]
+				if stint.ErrorCode(err) == stint.EINTERNAL {
+					return err
 				}
+				errs[i] = err
 				continue
+			}
+			res, err := st.ExecContext(ctx, args[i]...)
+			if err != nil {
+				return dbErr("update grant", err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return dbErr("update grant", err)
+			} else if n != 1 {
+				return internal("sqlite: update grant", fmt.Errorf("grant %s: %d rows updated", u.Grant.ID, n))
 			}
 			if u.Audit != nil {
 				if err := s.appendAudit(ctx, w, u.Audit); err != nil {
@@ -120,17 +121,73 @@ func (s *Store) UpdateGrants(ctx context.Context, updates []stint.GrantUpdate) (
 	return errs, nil
 }
 
-// skipped explains why the compare-and-set of g matched no row.
-func skipped(ctx context.Context, exists *sql.Stmt, g *stint.Grant) error {
-	var one int
-	err := exists.QueryRowContext(ctx, g.ID).Scan(&one)
+// Bits of an update mask: the indexed columns an update writes. Writing an
+// indexed column costs index maintenance even when its value is unchanged,
+// so each update writes only those that change.
+const (
+	updState = 1 << iota
+	updPrincipal
+	updAccess
+	updDue
+	updClaim
+)
+
+// updateStmt reads the grant's indexed columns and version and returns the
+// UPDATE statement (on w's transaction) for the columns that change. Returns
+// ENOTFOUND or ECONFLICT when the compare-and-set cannot succeed.
+func (s *Store) updateStmt(ctx context.Context, w *wtx, g *stint.Grant, args []any) (*sql.Stmt, error) {
+	var state, principal, access string
+	var due, claimed sql.NullInt64
+	var version int64
+	err := w.stmt(ctx, s.stmts.grantHead).QueryRowContext(ctx, g.ID).Scan(&state, &principal, &access, &due, &claimed, &version)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return stint.Errorf(stint.ENOTFOUND, "grant %s not found", g.ID)
+		return nil, stint.Errorf(stint.ENOTFOUND, "grant %s not found", g.ID)
 	case err != nil:
-		return dbErr("update grant", err)
+		return nil, dbErr("update grant", err)
+	case version != g.Version:
+		return nil, stint.Errorf(stint.ECONFLICT, "grant %s changed since version %d was read", g.ID, g.Version)
 	}
-	return stint.Errorf(stint.ECONFLICT, "grant %s changed since version %d was read", g.ID, g.Version)
+	mask := 0
+	if state != args[4] {
+		mask |= updState
+	}
+	if principal != args[1] {
+		mask |= updPrincipal
+	}
+	if access != args[3] {
+		mask |= updAccess
+	}
+	if newDue, _ := args[27].(int64); due.Valid != (args[27] != nil) || due.Int64 != newDue {
+		mask |= updDue
+	}
+	if claimed.Valid {
+		mask |= updClaim
+	}
+	return w.stmt(ctx, s.stmts.update[mask]), nil
+}
+
+// updateSQL returns the compare-and-set UPDATE writing every non-indexed
+// column and the indexed ones in mask; parameters are numbered as grantArgs,
+// ?29 the expected version.
+func updateSQL(mask int) string {
+	set := []string{`policy = ?6, reason = ?7, ticket = ?8, requested_ttl = ?9, ttl = ?10, max_ttl = ?11,
+		requested_at = ?12, activated_at = ?13, expires_at = ?14, ended_at = ?15, approvals = ?16,
+		approvals_required = ?17, approvers = ?18, approval_deadline = ?19, window_ref = ?20,
+		break_glass = ?21, provider = ?22, revocation = ?23, detail = ?24, end_state = ?25,
+		attempts = ?26, provider_data = ?27, principal_kind = ?3, version = version + 1`}
+	for _, c := range []struct {
+		bit int
+		sql string
+	}{
+		{updState, "state = ?5"}, {updPrincipal, "principal = ?2"}, {updAccess, "access = ?4"},
+		{updDue, "due_at = ?28"}, {updClaim, "claimed_until = NULL"},
+	} {
+		if mask&c.bit != 0 {
+			set = append(set, c.sql)
+		}
+	}
+	return `UPDATE grants SET ` + strings.Join(set, ", ") + ` WHERE id = ?1 AND version = ?29`
 }
 
 // GetGrant returns the grant with the given id. Returns ENOTFOUND if there

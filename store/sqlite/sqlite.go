@@ -2,9 +2,11 @@
 // Go). It is the default store: one file, WAL mode, one writer connection and
 // a small pool of readers.
 //
-// SQLite has a single writer, so every write goes through one connection
-// under a lock that also guards the audit chain's head (the last sequence
-// number and hash), kept in memory so that appending a record needs no read.
+// SQLite has a single writer, so every write is queued to one goroutine that
+// owns the one writer connection and the audit chain's head (the last
+// sequence number and hash, kept in memory so that appending a record needs
+// no read). Writes queued together share a transaction (group commit), each
+// in its own savepoint, so one write's failure never undoes another's.
 package sqlite
 
 import (

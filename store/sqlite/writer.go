@@ -27,9 +27,22 @@ type wtx struct {
 	hash     string
 	lastTime time.Time // of the last record appended
 	now      time.Time
-	audit    *sql.Stmt // the audit insert on tx, made at first use
+	stmts    map[*sql.Stmt]*sql.Stmt // prepared statements bound to tx
 	// after runs once the transaction has committed (version increments).
 	after []func()
+}
+
+// stmt returns st bound to the transaction, binding it once.
+func (w *wtx) stmt(ctx context.Context, st *sql.Stmt) *sql.Stmt {
+	if t, ok := w.stmts[st]; ok {
+		return t
+	}
+	if w.stmts == nil {
+		w.stmts = map[*sql.Stmt]*sql.Stmt{}
+	}
+	t := w.tx.StmtContext(ctx, st)
+	w.stmts[st] = t
+	return t
 }
 
 // write runs fn as one all-or-nothing unit and returns its error. Writes
