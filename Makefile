@@ -4,8 +4,8 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 # Services the tests run for real, as binary:debian-package pairs.
-# (PostgreSQL, sshd and Chromium join as their providers and the UI land.)
-export STINT_TEST_SERVICES ?=
+# (sshd and Chromium join as the SSH provider and the web UI land.)
+export STINT_TEST_SERVICES ?= pg_ctlcluster:postgresql psql:postgresql-client
 # In `make test` and CI nothing may skip for want of a service.
 export STINT_REQUIRE_SERVICES ?= 1
 
@@ -33,8 +33,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime 60s ./internal/audit
 
 # Figures for the performance targets; printed, never asserted.
-bench:
+bench: test-deps
 	$(GO) run ./bench/grants
+	$(GO) run ./bench/postgres
 
 clean:
 	rm -rf bin

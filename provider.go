@@ -106,3 +106,12 @@ type ProviderFactory interface {
 	// New builds the provider. It may open connections and files.
 	New(ctx context.Context, spec ResourceSpec) (Provider, error)
 }
+
+// LiveChecker is implemented by factories that can check a resource's
+// configuration against its live target, for `stint policy check`: roles
+// that must exist, for example. It returns FieldErrors (paths relative to
+// the resource) for what is wrong, and an EUNAVAILABLE error when the target
+// cannot be reached, in which case the check is skipped with a warning.
+type LiveChecker interface {
+	CheckLive(ctx context.Context, spec ResourceSpec) error
+}

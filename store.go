@@ -57,3 +57,23 @@ type Store interface {
 	// Close releases the store.
 	Close() error
 }
+
+// DiscoveryRun is one discovery of the standing privileges on a resource.
+type DiscoveryRun struct {
+	ID         int64               `json:"id"`
+	Resource   string              `json:"resource"`
+	Time       time.Time           `json:"time"`
+	Privileges []StandingPrivilege `json:"privileges"`
+}
+
+// DiscoveryStore keeps the results of discovery runs, so that the standing
+// access found at the first discovery can be compared with now. The SQLite
+// and PostgreSQL stores implement it.
+type DiscoveryStore interface {
+	// SaveDiscovery stores run (setting run.ID) and appends rec, in one
+	// transaction.
+	SaveDiscovery(ctx context.Context, run *DiscoveryRun, rec *AuditRecord) error
+	// ListDiscoveries returns the runs of resource ("" for all), newest first,
+	// at most limit (0: all).
+	ListDiscoveries(ctx context.Context, resource string, limit int) ([]*DiscoveryRun, error)
+}

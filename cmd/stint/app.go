@@ -119,6 +119,7 @@ func (a *App) Open(ctx context.Context) error {
 		JWKS:       a.tokens.JWKS,
 		Introspect: a.introspect,
 	}
+	mountDiscover(api, a.broker)
 	a.server = &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

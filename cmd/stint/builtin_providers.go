@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/stint-io/stint"
 	"github.com/stint-io/stint/provider/exec"
+	"github.com/stint-io/stint/provider/postgres"
 	"github.com/stint-io/stint/provider/token"
 )
 
@@ -13,6 +14,7 @@ func builtinProviders() (map[string]stint.ProviderFactory, *token.Factory) {
 	fs := []stint.ProviderFactory{
 		tok,
 		exec.NewFactory(),
+		postgres.NewFactory(),
 	}
 	m := make(map[string]stint.ProviderFactory, len(fs))
 	for _, f := range fs {

@@ -103,12 +103,22 @@ policies:
 
 func startHarness(t *testing.T) *harness {
 	t.Helper()
+	return startHarnessWith(t, e2eConfig, nil)
+}
+
+// startHarnessWith starts a server on the configuration template tmpl, with
+// extra replacements of {{NAME}} placeholders.
+func startHarnessWith(t *testing.T, tmpl string, extra map[string]string) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	h := &harness{t: t, dir: dir, cfgPath: filepath.Join(dir, "stint.yaml"), addr: freeAddr(t),
 		workload: "stint_workload_e2e_token", approver: "stint_approver_e2e_token", admin: "stint_admin_e2e_token"}
 	writeFile(t, filepath.Join(dir, "grant.sh"), "#!/bin/sh\nset -eu\necho \"$STINT_PRINCIPAL $STINT_EXPIRES_AT\" > \""+dir+"/account-$STINT_GRANT_ID\"\nprintf '{\"env\":{\"LEGACY_USER\":\"u-%s\"},\"files\":{\"legacy.conf\":\"user=u-%s\\\\n\"}}' \"$STINT_GRANT_ID\" \"$STINT_GRANT_ID\"\n", 0o755)
 	writeFile(t, filepath.Join(dir, "revoke.sh"), "#!/bin/sh\nset -eu\nrm -f \""+dir+"/account-$STINT_GRANT_ID\"\n", 0o755)
-	h.writeConfig(e2eConfig)
+	for k, v := range extra {
+		tmpl = strings.ReplaceAll(tmpl, "{{"+k+"}}", v)
+	}
+	h.writeConfig(tmpl)
 	h.start()
 	return h
 }

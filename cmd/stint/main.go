@@ -129,7 +129,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newRequestCmd(e), newExecCmd(e), newGrantsCmd(e), newShowCmd(e),
 		newRenewCmd(e), newRevokeCmd(e), newCancelCmd(e),
 		newApproveCmd(e), newRejectCmd(e),
-		newAuditCmd(e), newPolicyCmd(e), newVersionCmd(e), newWhoamiCmd(e),
+		newAuditCmd(e), newPolicyCmd(e), newDiscoverCmd(e), newVersionCmd(e), newWhoamiCmd(e),
 	)
 	return root
 }

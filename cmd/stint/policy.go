@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -28,6 +30,7 @@ func loadOffline(path string) (*config.Config, error) {
 
 func newPolicyCheckCmd(e *env) *cobra.Command {
 	var path string
+	var offline bool
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Validate a configuration offline; errors name file, line and field (exit 2)",
@@ -38,12 +41,44 @@ func newPolicyCheckCmd(e *env) *cobra.Command {
 				fmt.Fprintln(e.stderr, err.Error())
 				return withCode(exitUsage, errSilent)
 			}
+			if !offline {
+				if err := checkLive(cmd.Context(), e, cfg); err != nil {
+					fmt.Fprintln(e.stderr, err.Error())
+					return withCode(exitUsage, errSilent)
+				}
+			}
 			fmt.Fprintf(e.stdout, "%s: ok (%d resources, %d policies, %d tokens)\n", cfg.File, len(cfg.Resources), len(cfg.Policy.Policies()), len(cfg.Auth.Tokens))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "stint.yaml", "configuration file")
+	cmd.Flags().BoolVar(&offline, "offline", false, "do not contact the targets (by default roles are checked on targets that are reachable)")
 	return cmd
+}
+
+// checkLive checks each resource against its target where the provider can
+// (roles that must exist). An unreachable target is a warning, not an error.
+func checkLive(ctx context.Context, e *env, cfg *config.Config) error {
+	f, _ := builtinProviders()
+	var errs []error
+	for _, name := range cfg.ResourceOrder {
+		r := cfg.Resources[name]
+		lc, ok := f[r.Type].(stint.LiveChecker)
+		if !ok {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := lc.CheckLive(cctx, r.Spec)
+		cancel()
+		switch {
+		case err == nil:
+		case stint.ErrorCode(err) == stint.EUNAVAILABLE:
+			fmt.Fprintf(e.stderr, "warning: resource %s: target not reachable, roles not checked: %s\n", name, stint.ErrorMessage(err))
+		default:
+			errs = append(errs, r.Problems(err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func newPolicyExplainCmd(e *env) *cobra.Command {

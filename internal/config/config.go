@@ -108,6 +108,24 @@ type Resource struct {
 	// Spec is what the provider factory gets; Spec.Decode is bound to the
 	// resource's mapping in the file.
 	Spec stint.ResourceSpec
+
+	// problems turns a provider's error about this resource into problems
+	// at the lines of the fields it names.
+	problems func(err error) []Problem
+}
+
+// Problems returns err, an error a provider returned about the resource
+// (FieldErrors with paths relative to the resource, as from Validate or a
+// live check), as a *config.Error naming file, line and field; nil for nil.
+func (r *Resource) Problems(err error) error {
+	if err == nil || r.problems == nil {
+		return err
+	}
+	ps := r.problems(err)
+	if len(ps) == 0 {
+		return nil
+	}
+	return newError(ps)
 }
 
 // Event source types.

@@ -74,6 +74,12 @@ func (p *parser) resources(f *field, factories map[string]stint.ProviderFactory,
 		if factory != nil {
 			p.providerErrors(factory.Validate(r.Spec), n, e)
 		}
+		rn, re := n, e
+		r.problems = func(err error) []Problem {
+			q := &parser{file: p.file, opts: p.opts, secret: p.secret, secretPath: p.secretPath, flagged: map[string]bool{}}
+			q.providerErrors(err, rn, re)
+			return q.probs
+		}
 		out[name] = r
 		order = append(order, name)
 	}

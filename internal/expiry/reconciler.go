@@ -105,7 +105,12 @@ func (r *Reconciler) sweep(ctx context.Context, name string, l stint.Lister) err
 			return ctx.Err()
 		}
 		if !stint.ValidID(id) {
-			log.Warn("reconciler: provider listed an artefact that is not a grant id; left alone", logKeyID, id)
+			// The provider's reserved namespace holds something that no
+			// grant can own: it is removed like any orphan.
+			if err := r.remove(ctx, name, l, id, nil); err != nil {
+				log.Error("reconciler: removing a foreign artefact failed", logKeyID, id, logKeyError, err)
+				errs = append(errs, err)
+			}
 			continue
 		}
 		g, err := r.store.GetGrant(ctx, id)
@@ -136,9 +141,11 @@ func (r *Reconciler) remove(ctx context.Context, name string, l stint.Lister, id
 		Time:    r.clock.Now(),
 		Type:    stint.AuditOrphanRemoved,
 		Actor:   stint.ActorStint,
-		GrantID: id,
 		Reason:  "no grant",
-		Details: map[string]any{"resource": name},
+		Details: map[string]any{"resource": name, "artefact": id},
+	}
+	if stint.ValidID(id) {
+		rec.GrantID = id
 	}
 	if g != nil {
 		rec.Access = g.Access

@@ -216,3 +216,18 @@ func (p *Provider) role(g *stint.Grant) (role, error) {
 	}
 	return r, nil
 }
+
+var _ stint.LiveChecker = (*Factory)(nil)
+
+// CheckLive connects to the resource's database and checks that every role
+// its configuration names exists (CheckRoles). Returns FieldErrors for
+// missing roles, EUNAVAILABLE when the database cannot be reached.
+func (f *Factory) CheckLive(ctx context.Context, spec stint.ResourceSpec) error {
+	spec.Logger = slog.New(slog.DiscardHandler)
+	p, err := Open(spec)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	return p.CheckRoles(ctx)
+}

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) stint.Store) {
 		{"AppendAudit", testAppendAudit},
 		{"ListAudit", testListAudit},
 		{"Concurrency", testConcurrency},
+		{"Discovery", testDiscovery},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
