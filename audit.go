@@ -25,6 +25,8 @@ const (
 	AuditGrantForceClosed  = "grant.force_closed"
 	AuditGrantCancelled    = "grant.cancelled"
 	AuditGrantReconciled   = "grant.reconciled"
+	AuditGrantReviewed     = "grant.reviewed" // after-the-fact review of a break-glass grant
+	AuditGrantExpiring     = "grant.expiring" // an active grant nears its expiry
 	AuditApprovalTimedOut  = "grant.approval_timed_out"
 	AuditWindowOpened      = "window.opened"
 	AuditWindowClosed      = "window.closed"

@@ -54,13 +54,12 @@ func FormatDuration(d time.Duration) string {
 	if d == 0 {
 		return b.String()
 	}
-	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
+	s := d.String() // "2h30m0s", "15m0s", "1m30s", "1.5s"
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
 	if strings.HasSuffix(s, "h0m") {
 		s = strings.TrimSuffix(s, "0m")
-	}
-	if s == "" {
-		s = "0s"
 	}
 	b.WriteString(s)
 	return b.String()

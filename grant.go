@@ -225,6 +225,13 @@ type GrantFilter struct {
 	Principal string
 	Access    string
 	IDs       []string
+	// BreakGlass selects break-glass grants only.
+	BreakGlass bool
+	// Decidable (broker only) selects pending requests the caller may
+	// decide; Review (broker only) selects break-glass grants not yet
+	// reviewed. Stores ignore both.
+	Decidable bool
+	Review    bool
 	Limit     int    // 0: a default; capped by the store
 	Cursor    string // the NextCursor of the previous page
 }

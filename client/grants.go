@@ -141,6 +141,11 @@ func (c *Client) FindGrants(ctx context.Context, f stint.GrantFilter) ([]*stint.
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
 	setIf(q, "cursor", f.Cursor)
+	for name, on := range map[string]bool{"mine": f.Decidable, "review": f.Review, "break_glass": f.BreakGlass} {
+		if on {
+			q.Set(name, "true")
+		}
+	}
 	var out struct {
 		Grants     []*stint.Grant `json:"grants"`
 		NextCursor string         `json:"next_cursor"`

@@ -15,13 +15,14 @@ func newGrantsCmd(e *env) *cobra.Command {
 		principal, acc string
 		limit          int
 		all, jsonOut   bool
+		mine, review   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "grants",
 		Short: "List grants, newest first",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f := stint.GrantFilter{Principal: principal, Access: acc, Limit: limit}
+			f := stint.GrantFilter{Principal: principal, Access: acc, Limit: limit, Decidable: mine, Review: review}
 			for _, s := range states {
 				for _, part := range strings.Split(s, ",") {
 					st := stint.State(strings.TrimSpace(part))
@@ -58,6 +59,8 @@ func newGrantsCmd(e *env) *cobra.Command {
 	cmd.Flags().StringVar(&acc, "access", "", "only grants of this resource/role")
 	cmd.Flags().IntVar(&limit, "limit", 100, "page size")
 	cmd.Flags().BoolVar(&all, "all", false, "fetch every page")
+	cmd.Flags().BoolVar(&mine, "mine", false, "only pending requests that you may decide")
+	cmd.Flags().BoolVar(&review, "review", false, "only break-glass grants not yet reviewed (review one with stint approve ID)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print a JSON array")
 	return cmd
 }

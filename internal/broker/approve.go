@@ -32,10 +32,11 @@ func approvedBy(g *stint.Grant) int {
 	return len(seen)
 }
 
-// ApproveGrant records the caller's approval of a pending request. When the
-// request has all the approvals it needs, it is issued at once: the TTL
-// counts from then. The answer to the approver never carries the
-// credential. Returns ENOTFOUND, EDENIED (the caller may not decide: a
+// ApproveGrant records the caller's approval of a pending request. Once the
+// request has all the approvals it needs, the requester collects the
+// credential (ActivateGrant), and the TTL counts from then; the answer to
+// the approver never carries the credential. On an ended break-glass grant
+// it records an admin's after-the-fact review instead. Returns ENOTFOUND, EDENIED (the caller may not decide: a
 // workload, the requester, not an approver), ECONFLICT (not pending).
 func (s *Service) ApproveGrant(ctx context.Context, id, comment string) (*stint.GrantResult, error) {
 	p, err := caller(ctx)
@@ -49,8 +50,11 @@ func (s *Service) ApproveGrant(ctx context.Context, id, comment string) (*stint.
 	if err != nil {
 		return nil, err
 	}
+	if g.BreakGlass && g.State.Terminal() {
+		return s.review(ctx, p, g, comment)
+	}
 	if g.State != stint.StatePending {
-		return nil, stint.Errorf(stint.ECONFLICT, "grant %s is %s; only a pending request can be approved", g.ID, g.State)
+		return nil, stint.Errorf(stint.ECONFLICT, "grant %s is %s; only a pending request can be approved (or an ended break-glass grant reviewed)", g.ID, g.State)
 	}
 	if why := mayDecide(p, g); why != "" {
 		return nil, s.refuse(ctx, p, g, "approve", why)
@@ -151,4 +155,43 @@ func (s *Service) RejectGrant(ctx context.Context, id, reason string) (*stint.Gr
 		return nil, s.conflict(ctx, id, err)
 	}
 	return g, nil
+}
+
+// approvedByName reports whether name has approved g.
+func approvedByName(g *stint.Grant, name string) bool {
+	for _, a := range g.Approvals {
+		if a.By == name && a.Decision == "approved" {
+			return true
+		}
+	}
+	return false
+}
+
+// reviewed reports whether a break-glass grant has had its review.
+func reviewed(g *stint.Grant) bool {
+	for _, a := range g.Approvals {
+		if a.Decision == "reviewed" {
+			return true
+		}
+	}
+	return false
+}
+
+// review records an admin's after-the-fact review of an ended break-glass
+// grant (stint approve on such a grant).
+func (s *Service) review(ctx context.Context, p *stint.Principal, g *stint.Grant, comment string) (*stint.GrantResult, error) {
+	switch {
+	case !p.Admin:
+		return nil, s.refuse(ctx, p, g, "review", "only an admin may review a break-glass grant")
+	case p.Name == g.Principal:
+		return nil, s.refuse(ctx, p, g, "review", "the requester can never review its own break-glass grant")
+	case reviewed(g):
+		return &stint.GrantResult{Grant: g, Notes: []string{"this break-glass grant was already reviewed"}}, nil
+	}
+	now := s.now()
+	g.Approvals = append(g.Approvals, stint.Approval{By: p.Name, Decision: "reviewed", At: now, Comment: comment})
+	if err := s.update(ctx, g, record(now, stint.AuditGrantReviewed, p.Name, g, comment, nil)); err != nil {
+		return nil, s.conflict(ctx, g.ID, err)
+	}
+	return &stint.GrantResult{Grant: g, Notes: []string{"break-glass review recorded"}}, nil
 }

@@ -55,6 +55,11 @@ policies:
     max_ttl: 30m
     require: [reason]
     approval: { approvers: [group:approvers, carol@example.com], count: 2, timeout: 30m }
+  - name: break-glass
+    who: '"sre" in principal.groups'
+    access: [legacy/admin]
+    ttl: 30m
+    break_glass: true
 `
 
 func newEnv(t *testing.T) *env {
@@ -105,6 +110,7 @@ var (
 	carol            = &stint.Principal{Name: "carol@example.com", Kind: stint.KindHuman}
 	mallory          = &stint.Principal{Name: "mallory@example.com", Kind: stint.KindHuman}
 	root             = &stint.Principal{Name: "root@example.com", Kind: stint.KindHuman, Admin: true}
+	sre              = &stint.Principal{Name: "sam@example.com", Kind: stint.KindHuman, Groups: []string{"sre"}}
 	approverWorkload = &stint.Principal{Name: "svc/approver", Kind: stint.KindWorkload, Groups: []string{"approvers"}}
 )
 
@@ -487,5 +493,111 @@ func TestService_Visibility(t *testing.T) {
 	}
 	if v, err := e.svc.VerifyAudit(as(alice)); err != nil || !v.OK {
 		t.Fatalf("verify %v %+v", err, v)
+	}
+}
+
+func TestService_BreakGlass(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.svc.RequestGrant(as(sre), req("legacy/admin", 0, ""))
+	wantCode(t, err, stint.EDENIED) // a reason is always required
+	res, err := e.svc.RequestGrant(as(sre), req("legacy/admin", 0, "prod is down"))
+	if err != nil || res.Grant.State != stint.StateActive || !res.Grant.BreakGlass || res.Grant.Policy != "break-glass" {
+		t.Fatalf("%v %+v", err, res)
+	}
+	id := res.Grant.ID
+	recs, _ := e.store.ListAudit(context.Background(), stint.AuditFilter{GrantID: id})
+	if recs[1].Type != stint.AuditGrantActivated || recs[1].Details["break_glass"] != true {
+		t.Fatalf("activation record %+v", recs[1])
+	}
+	list := func(p *stint.Principal) []*stint.Grant {
+		gs, _, err := e.svc.FindGrants(as(p), stint.GrantFilter{Review: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gs
+	}
+	if gs := list(root); len(gs) != 1 || gs[0].ID != id {
+		t.Fatalf("review list %+v", gs)
+	}
+	_, err = e.svc.ApproveGrant(as(root), id, "")
+	wantCode(t, err, stint.ECONFLICT) // still active: reviewed after it ended
+	e.svc.RevokeGrant(as(sre), id, "fixed", false)
+	_, err = e.svc.ApproveGrant(as(alice), id, "")
+	wantCode(t, err, stint.EDENIED) // not an admin
+	if _, err := e.svc.ApproveGrant(as(root), id, "justified: incident 42"); err != nil {
+		t.Fatal(err)
+	}
+	if gs := list(root); len(gs) != 0 {
+		t.Fatalf("reviewed grant still listed: %+v", gs)
+	}
+	if h := e.history(t, id); h[len(h)-1] != stint.AuditGrantReviewed {
+		t.Fatalf("history %v", h)
+	}
+}
+
+func TestService_FindGrants_Mine(t *testing.T) {
+	e := newEnv(t)
+	var ids []string
+	for i := 0; i < 5; i++ {
+		res, err := e.svc.RequestGrant(as(app), req("legacy/admin", 0, "r"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.Grant.ID)
+		e.clock.Add(time.Millisecond)
+	}
+	e.svc.RequestGrant(as(app), req("legacy/operator", 0, ""))
+	e.svc.ApproveGrant(as(alice), ids[1], "") // alice has decided this one
+	for _, tc := range []struct {
+		p    *stint.Principal
+		want int
+	}{{alice, 4}, {carol, 5}, {mallory, 0}, {app, 0}} {
+		gs, _, err := e.svc.FindGrants(as(tc.p), stint.GrantFilter{Decidable: true})
+		if err != nil || len(gs) != tc.want {
+			t.Errorf("%s: %d decidable (%v), want %d", tc.p.Name, len(gs), err, tc.want)
+		}
+	}
+	// Paging through a filtered list visits each once.
+	var seen []string
+	f := stint.GrantFilter{Decidable: true, Limit: 2}
+	for {
+		gs, next, err := e.svc.FindGrants(as(alice), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range gs {
+			seen = append(seen, g.ID)
+		}
+		if next == "" {
+			break
+		}
+		f.Cursor = next
+	}
+	if len(seen) != 4 || slices.Contains(seen, ids[1]) {
+		t.Fatalf("paged %v", seen)
+	}
+}
+
+func TestService_ExpiringWarning(t *testing.T) {
+	e := newEnv(t)
+	e.svc.ExpiringLead = 2 * time.Minute
+	res, _ := e.svc.RequestGrant(as(app), req("legacy/operator", 10*time.Minute, ""))
+	id := res.Grant.ID
+	if g := e.get(t, id); !g.DueAt.Equal(g.ExpiresAt.Add(-2 * time.Minute)) {
+		t.Fatalf("due %v, expires %v", g.DueAt, g.ExpiresAt)
+	}
+	e.clock.Add(8 * time.Minute)
+	e.due(t)
+	g := e.get(t, id)
+	if g.State != stint.StateActive || !g.DueAt.Equal(*g.ExpiresAt) {
+		t.Fatalf("after warning %+v", g)
+	}
+	if h := e.history(t, id); h[len(h)-1] != stint.AuditGrantExpiring {
+		t.Fatalf("history %v", h)
+	}
+	e.clock.Add(2 * time.Minute)
+	e.due(t)
+	if h := e.history(t, id); h[len(h)-1] != stint.AuditGrantExpired || strings.Count(strings.Join(h, " "), "expiring") != 1 {
+		t.Fatalf("history %v", h)
 	}
 }

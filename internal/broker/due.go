@@ -20,9 +20,17 @@ func (s *Service) HandleDue(ctx context.Context, g *stint.Grant) error {
 	switch g.State {
 	case stint.StateActive:
 		if g.ExpiresAt != nil && g.ExpiresAt.After(now) {
-			// Renewed since it was claimed: just put DueAt right.
+			// Not expired: the early wake-up for the expiry warning (or a
+			// renewal since the claim). Warn once, then wait for the expiry.
+			var rec *stint.AuditRecord
+			if s.ExpiringLead > 0 && !g.ExpiresAt.After(now.Add(s.ExpiringLead)) {
+				rec = record(now, stint.AuditGrantExpiring, stint.ActorStint, g, "", map[string]any{
+					"expires_at": g.ExpiresAt.Format(time.RFC3339Nano),
+					"in":         stint.FormatDuration(g.ExpiresAt.Sub(now).Round(time.Second)),
+				})
+			}
 			g.DueAt = stint.TimePtr(*g.ExpiresAt)
-			return s.update(ctx, g, nil)
+			return s.update(ctx, g, rec)
 		}
 		g.State = stint.StateRevoking
 		g.EndState = stint.StateExpired

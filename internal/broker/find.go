@@ -34,7 +34,56 @@ func (s *Service) FindGrants(ctx context.Context, f stint.GrantFilter) ([]*stint
 		}
 		f.Principal = p.Name
 	}
-	return s.Store.ListGrants(ctx, f)
+	var keep func(*stint.Grant) bool
+	switch {
+	case f.Decidable:
+		f.State = []stint.State{stint.StatePending}
+		keep = func(g *stint.Grant) bool { return mayDecide(p, g) == "" && !Approved(g) && !approvedByName(g, p.Name) }
+	case f.Review:
+		f.BreakGlass = true
+		keep = func(g *stint.Grant) bool { return !reviewed(g) }
+	default:
+		return s.Store.ListGrants(ctx, f)
+	}
+	return s.listFiltered(ctx, f, keep)
+}
+
+// listFiltered pages through the store until it has f.Limit grants that
+// keep accepts, or no more.
+func (s *Service) listFiltered(ctx context.Context, f stint.GrantFilter, keep func(*stint.Grant) bool) ([]*stint.Grant, string, error) {
+	want := f.Limit
+	if want <= 0 {
+		want = 100
+	}
+	var out []*stint.Grant
+	for {
+		gs, next, err := s.Store.ListGrants(ctx, f)
+		if err != nil {
+			return nil, "", err
+		}
+		for i, g := range gs {
+			if !keep(g) {
+				continue
+			}
+			out = append(out, g)
+			if len(out) < want {
+				continue
+			}
+			if i == len(gs)-1 {
+				return out, next, nil
+			}
+			// Stopped inside the page: the store's cursor after g is that
+			// of the same page cut after g.
+			cut := f
+			cut.Limit = i + 1
+			_, cur, err := s.Store.ListGrants(ctx, cut)
+			return out, cur, err
+		}
+		if next == "" {
+			return out, "", nil
+		}
+		f.Cursor = next
+	}
 }
 
 // GrantHistory returns the audit records of a grant the caller may see,

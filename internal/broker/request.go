@@ -188,10 +188,15 @@ func (s *Service) activate(ctx context.Context, g *stint.Grant) (*stint.Credenti
 
 	g.State = stint.StateActive
 	g.DueAt = stint.TimePtr(exp)
-	rec := record(s.now(), stint.AuditGrantActivated, stint.ActorStint, g, "", map[string]any{
-		"expires_at": exp.Format(time.RFC3339Nano),
-		"ttl":        g.TTL.String(),
-	})
+	det := map[string]any{"expires_at": exp.Format(time.RFC3339Nano), "ttl": g.TTL.String()}
+	if g.BreakGlass {
+		det["break_glass"] = true
+	}
+	if s.ExpiringLead > 0 && exp.Sub(start) > 2*s.ExpiringLead {
+		// Wake up before the expiry to warn the requester (grant.expiring).
+		g.DueAt = stint.TimePtr(exp.Add(-s.ExpiringLead))
+	}
+	rec := record(s.now(), stint.AuditGrantActivated, stint.ActorStint, g, "", det)
 	if err := s.update(context.WithoutCancel(ctx), g, rec); err != nil {
 		// The credential exists but the grant could not be recorded as
 		// active: take the credential back rather than hand it out.

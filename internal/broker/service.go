@@ -61,6 +61,11 @@ type Service struct {
 	Wake    func(due time.Time)
 	Metrics *Metrics
 
+	// ExpiringLead, when positive, has the broker write a grant.expiring
+	// audit record (which notifications pick up) this long before an active
+	// grant expires. Grants shorter than twice the lead get no warning.
+	ExpiringLead time.Duration
+
 	IssueTimeout  time.Duration
 	RevokeTimeout time.Duration
 	IssuingGrace  time.Duration

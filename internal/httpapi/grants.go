@@ -88,12 +88,20 @@ func (s *Server) writeGrant(w http.ResponseWriter, r *http.Request, g *stint.Gra
 }
 
 func (s *Server) handleListGrants(w http.ResponseWriter, r *http.Request) {
-	q, err := query(r, "state", "principal", "access", "id", "limit", "cursor")
+	q, err := query(r, "state", "principal", "access", "id", "limit", "cursor", "mine", "review", "break_glass")
 	if err != nil {
 		s.WriteError(w, r, err)
 		return
 	}
 	f := stint.GrantFilter{Principal: q.Get("principal"), Access: q.Get("access"), Cursor: q.Get("cursor")}
+	for name, dst := range map[string]*bool{"mine": &f.Decidable, "review": &f.Review, "break_glass": &f.BreakGlass} {
+		if v := q.Get(name); v != "" {
+			if *dst, err = strconv.ParseBool(v); err != nil {
+				s.WriteError(w, r, stint.Errorf(stint.EINVALID, "%s: %q is not a boolean", name, v))
+				return
+			}
+		}
+	}
 	for _, v := range splitList(q["state"]) {
 		st := stint.State(v)
 		if !st.Valid() {

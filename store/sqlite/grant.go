@@ -233,6 +233,9 @@ func (s *Store) ListGrants(ctx context.Context, f stint.GrantFilter) ([]*stint.G
 	if f.Access != "" {
 		where, args = append(where, "access = ?"), append(args, f.Access)
 	}
+	if f.BreakGlass {
+		where = append(where, "break_glass = 1")
+	}
 	if len(f.IDs) > 0 {
 		where = append(where, "id IN ("+placeholders(len(f.IDs))+")")
 		for _, id := range f.IDs {
