@@ -601,3 +601,24 @@ func TestService_ExpiringWarning(t *testing.T) {
 		t.Fatalf("history %v", h)
 	}
 }
+
+func TestService_RenewGrant_BeyondApproval(t *testing.T) {
+	e := newEnv(t)
+	res, _ := e.svc.RequestGrant(as(app), req("legacy/admin", 10*time.Minute, "rotate"))
+	id := res.Grant.ID
+	e.svc.ApproveGrant(as(alice), id, "")
+	e.svc.ApproveGrant(as(carol), id, "")
+	act, err := e.svc.ActivateGrant(as(app), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(time.Minute)
+	// Beyond: a new request goes to the approvers.
+	r, err := e.svc.RenewGrant(as(app), id, 20*time.Minute)
+	if err != nil || r.Grant.ID == id || r.Grant.State != stint.StatePending || len(r.Notes) == 0 {
+		t.Fatalf("renew beyond approval: %v %+v", err, r)
+	}
+	if g := e.get(t, id); !g.ExpiresAt.Equal(act.Grant.ActivatedAt.Add(10 * time.Minute)) {
+		t.Fatalf("original grant changed: %v", g.ExpiresAt)
+	}
+}

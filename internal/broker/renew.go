@@ -46,6 +46,9 @@ func (s *Service) RenewGrant(ctx context.Context, id string, ttl time.Duration) 
 		newExp = g.Window.Closes
 		notes = append(notes, "ttl clamped to the window's close")
 	}
+	if approvedEnd := g.ActivatedAt.Add(time.Duration(g.TTL)); g.ApprovalsRequired > 0 && newExp.After(approvedEnd) {
+		return s.renewalRequest(ctx, p, g, ttl)
+	}
 	old := *g.ExpiresAt
 	if !newExp.After(old) {
 		return nil, stint.Errorf(stint.ECONFLICT, "grant %s already expires at %s, its ceiling; request a new grant", g.ID, old.Format(time.RFC3339))
@@ -86,4 +89,21 @@ func (s *Service) RenewGrant(ctx context.Context, id string, ttl time.Duration) 
 		notes = append(notes, "a new credential was issued with the new expiry")
 	}
 	return &stint.GrantResult{Grant: next, Credential: cred, Notes: notes}, nil
+}
+
+// renewalRequest asks for approval again when a grant that needed approval
+// would be renewed beyond the duration its approvers agreed to: it files a
+// new request for the same access, which goes to the approvers, and returns
+// it. The current grant keeps its expiry.
+func (s *Service) renewalRequest(ctx context.Context, p *stint.Principal, g *stint.Grant, ttl time.Duration) (*stint.GrantResult, error) {
+	if p.Name != g.Principal {
+		return nil, stint.Errorf(stint.ECONFLICT, "renewing %s beyond its approved %s needs a new approval; only its requester can ask for it", g.ID, g.TTL)
+	}
+	reason := clip("renewal of " + g.ID + ": " + g.Reason)
+	res, err := s.RequestGrant(ctx, stint.GrantRequest{AccessRequest: stint.AccessRequest{
+		Access: g.Access, TTL: ttl, Reason: reason, Ticket: g.Ticket}})
+	if res != nil {
+		res.Notes = append(res.Notes, "renewing "+g.ID+" beyond its approved "+g.TTL.String()+" needs approval again: this is the new request; "+g.ID+" keeps its expiry")
+	}
+	return res, err
 }

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -20,11 +21,7 @@ type worker struct {
 	target atomic.Pointer[Target]
 	wake   chan struct{}
 	cancel context.CancelFunc
-	logger interface {
-		Info(string, ...any)
-		Warn(string, ...any)
-		Error(string, ...any)
-	}
+	logger *slog.Logger
 
 	cur *stint.NotifyCursor // nil until read from the store
 	// sent counts the events of record sentSeq already delivered, so that
@@ -104,11 +101,11 @@ func (w *worker) step(ctx context.Context) time.Duration {
 				return d.PollInterval
 			}
 			if len(evs) > 0 {
-				if retry, wait := w.deliver(ctx, rec, evs); wait {
-					w.save(ctx, skipped || retry)
-					return w.cur.NextAttempt.Sub(now)
-				}
-				if ctx.Err() != nil {
+				switch w.deliver(ctx, rec, evs) {
+				case retrying:
+					w.save(ctx, true)
+					return max(w.cur.NextAttempt.Sub(d.clock.Now()), 0)
+				case stopped:
 					w.save(ctx, skipped)
 					return 0
 				}
@@ -130,10 +127,16 @@ func (w *worker) step(ctx context.Context) time.Duration {
 	}
 }
 
-// deliver sends the events of rec not yet sent. It returns wait when a
-// retry is scheduled in w.cur (retry: the cursor changed and must be
-// saved). It gives up an event after a permanent error or MaxAttempts.
-func (w *worker) deliver(ctx context.Context, rec *stint.AuditRecord, evs []*Event) (retry, wait bool) {
+// Outcomes of worker.deliver.
+const (
+	done     = iota // every event delivered or given up
+	retrying        // a retry is scheduled in w.cur
+	stopped         // the worker is stopping
+)
+
+// deliver sends the events of rec not yet sent, giving an event up after a
+// permanent error or MaxAttempts failed attempts.
+func (w *worker) deliver(ctx context.Context, rec *stint.AuditRecord, evs []*Event) int {
 	d := w.d
 	if w.sentSeq != rec.Seq {
 		w.sentSeq, w.sent = rec.Seq, 0
@@ -149,7 +152,7 @@ func (w *worker) deliver(ctx context.Context, rec *stint.AuditRecord, evs []*Eve
 			continue
 		}
 		if ctx.Err() != nil {
-			return false, false // stopping: not the receiver's fault
+			return stopped // not the receiver's fault
 		}
 		d.Metrics.failed(w.key, ev.Name)
 		w.cur.Attempts++
@@ -171,9 +174,9 @@ func (w *worker) deliver(ctx context.Context, rec *stint.AuditRecord, evs []*Eve
 		w.cur.LastError = err.Error()
 		w.headTime = rec.Time
 		w.logger.Warn("notification failed; will retry", append(attrs, logKeyRetry, delay.String())...)
-		return true, true
+		return retrying
 	}
-	return false, false
+	return done
 }
 
 // events returns the events of rec that the target wants, in a fixed order.
