@@ -60,6 +60,10 @@ func (s *Service) RevokeGrant(ctx context.Context, id, reason string, force bool
 // records the outcome: g.EndState once confirmed, or a retry with backoff.
 func (s *Service) finishRevoke(ctx context.Context, g *stint.Grant, actor, reason string) error {
 	prov, err := s.provider(g)
+	var usage map[string]any
+	if err == nil && g.Attempts == 0 {
+		usage = s.observeUsage(ctx, prov, g)
+	}
 	if err == nil {
 		rctx, cancel := context.WithTimeout(ctx, s.RevokeTimeout)
 		err = prov.Revoke(rctx, g)
@@ -96,6 +100,9 @@ func (s *Service) finishRevoke(ctx context.Context, g *stint.Grant, actor, reaso
 	}
 	g.State, g.EndedAt, g.DueAt, g.Detail = end, stint.TimePtr(now), nil, ""
 	det := map[string]any{"attempts": g.Attempts + 1}
+	for k, v := range usage {
+		det[k] = v
+	}
 	if g.Revocation == stint.RevocationExpiryOnly {
 		det["note"] = "credential stays valid until its own expiry; introspection reports it inactive"
 	}
@@ -180,4 +187,26 @@ func (s *Service) conflict(ctx context.Context, id string, err error) error {
 		return errors.Join(err, gerr)
 	}
 	return stint.Errorf(stint.ECONFLICT, "grant %s changed concurrently; it is now %s", id, g.State)
+}
+
+// observeUsage asks a provider that can tell whether g was used, before its
+// access is removed, and returns what to record with the grant's end:
+// "used" (true or false) and "last_used_at", or "usage": "unobservable".
+func (s *Service) observeUsage(ctx context.Context, prov stint.Provider, g *stint.Grant) map[string]any {
+	uo, ok := prov.(stint.UsageObserver)
+	if !ok {
+		return map[string]any{"usage": "unobservable"}
+	}
+	uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	used, at, err := uo.Used(uctx, g)
+	if err != nil {
+		s.Logger.Debug("usage not observable", "grant", g.ID, "err", err)
+		return map[string]any{"usage": "unobservable"}
+	}
+	m := map[string]any{"used": used}
+	if used {
+		m["last_used_at"] = at.UTC().Format(time.RFC3339)
+	}
+	return m
 }

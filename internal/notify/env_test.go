@@ -217,6 +217,9 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Unlock()
 	r.msgs <- m
+	if m.Status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "30")
+	}
 	w.WriteHeader(m.Status)
 }
 
