@@ -189,6 +189,32 @@ func newRenewCmd(e *env) *cobra.Command {
 	return cmd
 }
 
+func newActivateCmd(e *env) *cobra.Command {
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "activate ID",
+		Short: "Collect the credential of your approved request (the TTL starts now)",
+		Long: `Once a pending request has all its approvals, its requester collects the
+credential with this command (request --wait and exec do it by themselves).
+The credential is shown once; the grant's TTL counts from now.`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := e.client().ActivateGrant(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				return writeJSON(e.stdout, grantJSON{Grant: res.Grant, Credential: res.Credential, Notes: res.Notes})
+			}
+			printGrant(e.stdout, res.Grant, time.Now())
+			printCredential(e.stdout, res.Credential)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the grant with its credential as JSON")
+	return cmd
+}
+
 func newApproveCmd(e *env) *cobra.Command {
 	var comment string
 	return transitionCmd(e, "approve ID", "Approve a pending request", func(c *cobra.Command) {

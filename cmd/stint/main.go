@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -87,6 +88,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return ee.code
 	}
 	fmt.Fprintln(stderr, "stint:", errMessage(err))
+	if strings.HasPrefix(err.Error(), "unknown command") {
+		return exitUsage // cobra's own usage errors
+	}
 	return exitCode(err)
 }
 
@@ -128,7 +132,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newServerCmd(e), newDevCmd(e),
 		newRequestCmd(e), newExecCmd(e), newGrantsCmd(e), newShowCmd(e),
 		newRenewCmd(e), newRevokeCmd(e), newCancelCmd(e),
-		newApproveCmd(e), newRejectCmd(e),
+		newApproveCmd(e), newRejectCmd(e), newActivateCmd(e),
 		newAuditCmd(e), newPolicyCmd(e), newDiscoverCmd(e), newVersionCmd(e), newWhoamiCmd(e),
 	)
 	return root

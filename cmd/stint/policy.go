@@ -120,7 +120,11 @@ match a principal and an access, and why each allows, needs approval, or denies.
 				return err
 			}
 			if jsonOut {
-				return writeJSON(e.stdout, d)
+				out := decisionJSON{Decision: d, TTL: stint.Duration(d.TTL), MaxTTL: stint.Duration(d.MaxTTL)}
+				if d.Approval != nil {
+					out.ApprovalTimeout = stint.Duration(d.Approval.Timeout)
+				}
+				return writeJSON(e.stdout, out)
 			}
 			printDecision(e.stdout, d)
 			return nil
@@ -157,4 +161,12 @@ func explainOffline(path string, req stint.ExplainRequest) (*stint.Decision, err
 	ar := stint.AccessRequest{Access: req.Access, TTL: time.Duration(req.TTL), Reason: req.Reason, Ticket: req.Ticket}
 	d := cfg.Policy.Decide(broker.ExplainPrincipal(rt, req.Principal), ar, nil, at.UTC())
 	return &d, nil
+}
+
+// decisionJSON is a decision with its durations, as the API answers it.
+type decisionJSON struct {
+	*stint.Decision
+	TTL             stint.Duration `json:"ttl"`
+	MaxTTL          stint.Duration `json:"max_ttl,omitempty"`
+	ApprovalTimeout stint.Duration `json:"approval_timeout,omitempty"`
 }

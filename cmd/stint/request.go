@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -135,7 +136,10 @@ func waitApproval(ctx context.Context, e *env, c *client.Client, g *stint.Grant,
 			if tty {
 				fmt.Fprintln(e.stderr)
 			}
-			return &stint.GrantResult{Grant: g}, withCode(exitTimeout, fmt.Errorf("timed out waiting for approval of %s; it stays pending (stint cancel %s to withdraw it)", g.ID, g.ID))
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return &stint.GrantResult{Grant: g}, withCode(exitError, fmt.Errorf("interrupted while waiting for approval of %s; it stays pending (stint activate %s collects it once approved, stint cancel %s withdraws it)", g.ID, g.ID, g.ID))
+			}
+			return &stint.GrantResult{Grant: g}, withCode(exitTimeout, fmt.Errorf("timed out waiting for approval of %s; it stays pending (stint activate %s collects it once approved, stint cancel %s withdraws it)", g.ID, g.ID, g.ID))
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 5*time.Second)

@@ -48,6 +48,7 @@ func (s *Service) RequestGrant(ctx context.Context, req stint.GrantRequest) (*st
 		RequestedAt:   now,
 		Window:        d.Window,
 		BreakGlass:    d.BreakGlass,
+		Approvals:     []stint.Approval{},
 		Provider:      res.Type,
 		Revocation:    revocationMode(res.Provider),
 	}

@@ -68,8 +68,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 // RunOnce sweeps every provider that implements stint.Lister once: each
 // grant id it lists that has no grant in the store, or whose grant is in a
 // terminal state, has its artefacts removed (Lister.RemoveOrphan) and an
-// orphan.removed audit record appended. Ids that are not grant ids are
-// logged and left alone. It goes on past failures and returns them joined
+// orphan.removed audit record appended. Artefacts in a provider's reserved
+// namespace whose names are not grant ids can belong to no grant and are
+// removed too. It goes on past failures and returns them joined
 // in an EUNAVAILABLE error (nil if all went well).
 func (r *Reconciler) RunOnce(ctx context.Context) error {
 	var errs []error

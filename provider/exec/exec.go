@@ -25,7 +25,7 @@
 // The grant command may print {"env": {...}, "files": {...}} on stdout; it
 // becomes the credential (empty output: a credential with no variables).
 // Anything else on stdout is an error. Its stdout is never logged or shown.
-// A non-zero exit is a failure whose error carries the first 1 KB of the
+// A non-zero exit is a failure whose error carries the last 1 KB of the
 // command's stderr, so write no secrets to stderr.
 //
 // revoke is required unless revocation is expiry-only; without it Revoke
@@ -203,4 +203,16 @@ func checkArgv(errs *stint.FieldErrors, field string, argv []string, required bo
 			errs.Add(field, "argument %d contains a NUL byte", i)
 		}
 	}
+}
+
+var _ stint.LiveChecker = (*Factory)(nil)
+
+// CheckLive checks that the resource's grant and revoke commands exist and
+// are executable (CheckRoles), for `stint policy check`.
+func (f *Factory) CheckLive(ctx context.Context, spec stint.ResourceSpec) error {
+	p, err := f.New(ctx, spec)
+	if err != nil {
+		return err
+	}
+	return p.(*Provider).CheckRoles(ctx)
 }
