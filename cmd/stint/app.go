@@ -25,6 +25,7 @@ import (
 	"github.com/stint-io/stint/internal/config"
 	"github.com/stint-io/stint/internal/expiry"
 	"github.com/stint-io/stint/internal/httpapi"
+	"github.com/stint-io/stint/internal/notify"
 	"github.com/stint-io/stint/provider/token"
 	"github.com/stint-io/stint/store/sqlite"
 )
@@ -49,6 +50,7 @@ type App struct {
 	broker   *broker.Service
 	engine   *expiry.Engine
 	reconc   *expiry.Reconciler
+	notifier *notify.Dispatcher
 	registry *prometheus.Registry
 	server   *http.Server
 	ready    atomic.Bool
@@ -89,6 +91,17 @@ func (a *App) Open(ctx context.Context) error {
 	}
 	a.registry = prometheus.NewRegistry()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	ns, ok := a.store.(notify.Store)
+	if !ok {
+		a.store.Close()
+		return errors.New("storage: this store cannot keep notification cursors")
+	}
+	a.notifier = notify.NewDispatcher(ns, nil, cfg.Server.URL, a.Clock, a.Logger.With("component", "notify"))
+	a.notifier.Metrics = notify.NewMetrics(a.registry)
+	// Every write that appends audit records wakes the notifier; its poll
+	// covers writes by other replicas.
+	a.store = &notifyingStore{Store: a.store, notify: a.notifier.Notify}
 
 	a.broker = broker.New(a.store, a.Clock, a.Logger.With("component", "broker"))
 	a.broker.Metrics = broker.NewMetrics(a.registry, a.store)
@@ -153,8 +166,16 @@ func (a *App) install(ctx context.Context, cfg *config.Config) error {
 		}
 		rt.Resources[name] = &broker.Resource{Name: name, Type: r.Type, Roles: roles, Provider: p}
 	}
+	targets := make([]notify.Target, 0, len(cfg.Notify))
+	for _, t := range cfg.Notify {
+		targets = append(targets, notify.Target{URL: string(t.URL), Format: t.Format, Secret: string(t.Secret), On: t.On})
+		if t.Wants(stint.NotifyGrantExpiring) {
+			rt.ExpiringLead = DefaultExpiringLead
+		}
+	}
 	old := a.broker.Runtime()
 	a.broker.SetRuntime(rt)
+	a.notifier.SetTargets(targets)
 	a.auth.Store(auth)
 	a.cfg.Store(cfg)
 	if old != nil {
@@ -195,8 +216,9 @@ func (a *App) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
-	wg.Add(2)
+	errc := make(chan error, 4)
+	wg.Add(3)
+	go func() { defer wg.Done(); errc <- nonCancel(a.notifier.Run(ctx)) }()
 	go func() { defer wg.Done(); errc <- nonCancel(a.engine.Run(ctx)) }()
 	go func() { defer wg.Done(); errc <- nonCancel(a.reconc.Run(ctx)) }()
 	go func() {
@@ -349,4 +371,58 @@ func fileDigest(path string) string {
 	}
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// DefaultExpiringLead is how long before expiry a grant.expiring
+// notification goes out, when a notify target wants it.
+const DefaultExpiringLead = 5 * time.Minute
+
+// notifyingStore wakes the notification dispatcher after every write that
+// may have appended audit records.
+type notifyingStore struct {
+	stint.Store
+	notify func()
+}
+
+func (s *notifyingStore) CreateGrant(ctx context.Context, g *stint.Grant, rec *stint.AuditRecord) error {
+	err := s.Store.CreateGrant(ctx, g, rec)
+	s.notify()
+	return err
+}
+
+func (s *notifyingStore) UpdateGrants(ctx context.Context, ups []stint.GrantUpdate) ([]error, error) {
+	errs, err := s.Store.UpdateGrants(ctx, ups)
+	s.notify()
+	return errs, err
+}
+
+func (s *notifyingStore) UpdateGrant(ctx context.Context, g *stint.Grant, rec *stint.AuditRecord) error {
+	err := s.Store.UpdateGrant(ctx, g, rec)
+	s.notify()
+	return err
+}
+
+func (s *notifyingStore) AppendAudit(ctx context.Context, recs ...*stint.AuditRecord) error {
+	err := s.Store.AppendAudit(ctx, recs...)
+	s.notify()
+	return err
+}
+
+// SaveDiscovery and ListDiscoveries pass stint.DiscoveryStore through.
+func (s *notifyingStore) SaveDiscovery(ctx context.Context, run *stint.DiscoveryRun, rec *stint.AuditRecord) error {
+	ds, ok := s.Store.(stint.DiscoveryStore)
+	if !ok {
+		return stint.Errorf(stint.EUNAVAILABLE, "this store cannot keep discovery results")
+	}
+	err := ds.SaveDiscovery(ctx, run, rec)
+	s.notify()
+	return err
+}
+
+func (s *notifyingStore) ListDiscoveries(ctx context.Context, resource string, limit int) ([]*stint.DiscoveryRun, error) {
+	ds, ok := s.Store.(stint.DiscoveryStore)
+	if !ok {
+		return nil, stint.Errorf(stint.EUNAVAILABLE, "this store cannot keep discovery results")
+	}
+	return ds.ListDiscoveries(ctx, resource, limit)
 }

@@ -580,7 +580,9 @@ func TestService_FindGrants_Mine(t *testing.T) {
 
 func TestService_ExpiringWarning(t *testing.T) {
 	e := newEnv(t)
-	e.svc.ExpiringLead = 2 * time.Minute
+	rt := *e.svc.Runtime()
+	rt.ExpiringLead = 2 * time.Minute
+	e.svc.SetRuntime(&rt)
 	res, _ := e.svc.RequestGrant(as(app), req("legacy/operator", 10*time.Minute, ""))
 	id := res.Grant.ID
 	if g := e.get(t, id); !g.DueAt.Equal(g.ExpiresAt.Add(-2 * time.Minute)) {

@@ -23,7 +23,7 @@ func (s *Service) HandleDue(ctx context.Context, g *stint.Grant) error {
 			// Not expired: the early wake-up for the expiry warning (or a
 			// renewal since the claim). Warn once, then wait for the expiry.
 			var rec *stint.AuditRecord
-			if s.ExpiringLead > 0 && !g.ExpiresAt.After(now.Add(s.ExpiringLead)) {
+			if lead := s.expiringLead(); lead > 0 && !g.ExpiresAt.After(now.Add(lead)) {
 				rec = record(now, stint.AuditGrantExpiring, stint.ActorStint, g, "", map[string]any{
 					"expires_at": g.ExpiresAt.Format(time.RFC3339Nano),
 					"in":         stint.FormatDuration(g.ExpiresAt.Sub(now).Round(time.Second)),

@@ -72,8 +72,8 @@ func (s *Service) RenewGrant(ctx context.Context, id string, ttl time.Duration) 
 		return nil, stint.Errorf(stint.EUNAVAILABLE, "provider could not renew %s: %s", g.ID, providerMessage(err))
 	}
 	next.DueAt = stint.TimePtr(newExp)
-	if s.ExpiringLead > 0 && newExp.Sub(now) > 2*s.ExpiringLead {
-		next.DueAt = stint.TimePtr(newExp.Add(-s.ExpiringLead))
+	if lead := s.expiringLead(); lead > 0 && newExp.Sub(now) > 2*lead {
+		next.DueAt = stint.TimePtr(newExp.Add(-lead))
 	}
 	rec := record(now, stint.AuditGrantRenewed, p.Name, next, "", map[string]any{
 		"previous_expires_at": old.Format(time.RFC3339Nano),

@@ -193,9 +193,9 @@ func (s *Service) activate(ctx context.Context, g *stint.Grant) (*stint.Credenti
 	if g.BreakGlass {
 		det["break_glass"] = true
 	}
-	if s.ExpiringLead > 0 && exp.Sub(start) > 2*s.ExpiringLead {
+	if lead := s.expiringLead(); lead > 0 && exp.Sub(start) > 2*lead {
 		// Wake up before the expiry to warn the requester (grant.expiring).
-		g.DueAt = stint.TimePtr(exp.Add(-s.ExpiringLead))
+		g.DueAt = stint.TimePtr(exp.Add(-lead))
 	}
 	rec := record(s.now(), stint.AuditGrantActivated, stint.ActorStint, g, "", det)
 	if err := s.update(context.WithoutCancel(ctx), g, rec); err != nil {

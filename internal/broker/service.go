@@ -48,6 +48,10 @@ type Runtime struct {
 	Resources map[string]*Resource
 	// LookupPrincipal returns the principal known by name (for explain), or nil.
 	LookupPrincipal func(name string) *stint.Principal
+	// ExpiringLead, when positive, has the broker write a grant.expiring
+	// audit record (which notifications pick up) this long before an active
+	// grant expires. Grants shorter than twice the lead get no warning.
+	ExpiringLead time.Duration
 }
 
 // Service is the broker. Create it with New, adjust exported fields, then
@@ -60,11 +64,6 @@ type Service struct {
 	// so that the expiry engine can re-arm its timer (expiry.Engine.Notify).
 	Wake    func(due time.Time)
 	Metrics *Metrics
-
-	// ExpiringLead, when positive, has the broker write a grant.expiring
-	// audit record (which notifications pick up) this long before an active
-	// grant expires. Grants shorter than twice the lead get no warning.
-	ExpiringLead time.Duration
 
 	IssueTimeout  time.Duration
 	RevokeTimeout time.Duration
@@ -104,6 +103,14 @@ func (s *Service) SetRuntime(rt *Runtime) { s.runtime.Store(rt) }
 func (s *Service) Runtime() *Runtime { return s.runtime.Load() }
 
 func (s *Service) now() time.Time { return s.Clock.Now().UTC() }
+
+// expiringLead is the runtime's ExpiringLead (0 without a runtime).
+func (s *Service) expiringLead() time.Duration {
+	if rt := s.runtime.Load(); rt != nil {
+		return rt.ExpiringLead
+	}
+	return 0
+}
 
 // caller returns the authenticated principal of ctx or EUNAUTHORIZED.
 func caller(ctx context.Context) (*stint.Principal, error) {

@@ -149,8 +149,7 @@ const (
 )
 
 // NotifyEvents lists the event names a notify target may subscribe to with `on`.
-var NotifyEvents = []string{
-	"approval.requested", "approval.decided", "grant.break_glass",
+var NotifyEvents = append(append([]string{}, stint.NotifyEvents...),
 	stint.AuditGrantRequested, stint.AuditGrantDenied, stint.AuditGrantApproved,
 	stint.AuditGrantRejected, stint.AuditGrantActivated, stint.AuditGrantFailed,
 	stint.AuditGrantRenewed, stint.AuditGrantRevoking, stint.AuditGrantRevoked,
@@ -158,21 +157,25 @@ var NotifyEvents = []string{
 	stint.AuditGrantCancelled, stint.AuditGrantReconciled, stint.AuditApprovalTimedOut,
 	stint.AuditWindowOpened, stint.AuditWindowClosed, stint.AuditEventReceived,
 	stint.AuditConfigLoaded, stint.AuditConfigRejected, stint.AuditAccessDenied,
-	stint.AuditOrphanRemoved,
-}
+	stint.AuditOrphanRemoved, stint.AuditGrantReviewed, "discovery.run",
+)
 
 // NotifyTarget is one entry of `notify:`.
 type NotifyTarget struct {
 	URL    Secret // webhook URLs often embed a secret
 	Format string // FormatSlack or FormatJSON
 	Secret Secret // HMAC key of FormatJSON signatures; may be empty
-	// On lists the events sent (from NotifyEvents); empty means all.
+	// On lists the events sent (from NotifyEvents); empty means the
+	// notification events (stint.NotifyEvents), not every audit type.
 	On []string
 }
 
 // Wants reports whether the target subscribes to event.
 func (t *NotifyTarget) Wants(event string) bool {
-	return len(t.On) == 0 || contains(t.On, event)
+	if len(t.On) == 0 {
+		return contains(stint.NotifyEvents, event)
+	}
+	return contains(t.On, event)
 }
 
 // IsAdmin reports whether p is named by an entry of auth.admins.

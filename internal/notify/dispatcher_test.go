@@ -1,6 +1,7 @@
 package notify_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -272,8 +273,11 @@ func grantID(m message) string {
 func TestDispatcher_Run(t *testing.T) {
 	t.Run("Twice", func(t *testing.T) {
 		e := newEnv(t)
-		d, _ := e.start()
-		if err := d.Run(e.ctx); stint.ErrorCode(err) != stint.ECONFLICT {
+		r := newReceiver(t, e.clock, testSecret)
+		d, _ := e.start(notify.Target{URL: r.url(), Format: notify.FormatJSON}) // returns once running
+		ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
+		defer cancel()
+		if err := d.Run(ctx); stint.ErrorCode(err) != stint.ECONFLICT {
 			t.Errorf("second Run = %v, want ECONFLICT", err)
 		}
 	})
@@ -291,4 +295,36 @@ func TestDispatcher_Run(t *testing.T) {
 		e.waitCursor(target.Key(), e.head())
 		r.none()
 	})
+}
+
+func TestDispatcher_SlackEveryEvent(t *testing.T) {
+	e := newEnv(t)
+	r := newReceiver(t, e.clock, "")
+	target := notify.Target{URL: r.url(), Format: notify.FormatSlack, On: append(slices.Clone(stint.NotifyEvents), stint.AuditGrantExpired)}
+	d, _ := e.start(target)
+	p := e.requestPending("svc/ci", 1)
+	e.reject(p, "alice@example.com", "not now")
+	g := e.grantActive("sre@example.com", true, true)
+	e.expiring(g)
+	e.revokeFailed(g)
+	e.expire(g)
+	d.Notify()
+	e.waitCursor(target.Key(), e.head())
+	wants := []string{
+		"Approval requested: prod-db/migrate", "Request rejected: prod-db/migrate", "BREAK-GLASS access granted",
+		"Access expiring soon", "Revocation failed", "Stint grant.expired",
+	}
+	ms := drain(r)
+	if len(ms) != len(wants) {
+		t.Fatalf("got %d messages, want %d", len(ms), len(wants))
+	}
+	for i, m := range ms {
+		header := m.JSON["blocks"].([]any)[0].(map[string]any)["text"].(map[string]any)["text"].(string)
+		if !strings.Contains(header, wants[i]) || m.JSON["text"] == "" {
+			t.Errorf("message %d: header %q, want %q; text %q", i, header, wants[i], m.JSON["text"])
+		}
+	}
+	if !strings.Contains(string(ms[4].Body), `*Error*\nconnection refused`) {
+		t.Errorf("revoke_failed message lacks the error: %s", ms[4].Body)
+	}
 }

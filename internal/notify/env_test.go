@@ -72,18 +72,18 @@ func (e *env) start(targets ...notify.Target) (d *notify.Dispatcher, stop func()
 	ctx, cancel := context.WithCancel(e.ctx)
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	stop = func() {
+	halt := func() {
 		cancel()
 		if err := <-done; err != nil {
 			e.t.Errorf("Run = %v", err)
 		}
 	}
 	var once sync.Once
-	e.t.Cleanup(func() { once.Do(stop) })
+	e.t.Cleanup(func() { once.Do(halt) })
 	if err := e.clock.WaitForTimers(e.ctx, e.clock.Timers()+len(targets)); err != nil {
 		e.t.Fatal("dispatcher did not go idle")
 	}
-	return d, func() { once.Do(stop) }
+	return d, func() { once.Do(halt) }
 }
 
 // waitCursor waits until the cursor of key has reached seq: every record up
