@@ -460,6 +460,36 @@ func TestE2E_ApprovalWait(t *testing.T) {
 	if g.State != "active" || g.Credential == nil || g.Credential.Env["STINT_ACCESS_TOKEN"] == "" {
 		t.Fatalf("after approval: %+v", g)
 	}
+	// exec waits for the approval too, runs the command with the token, and
+	// revokes the grant when it exits.
+	ex := exec.Command(stintBin, "exec", "internal-api/admin", "--reason", "deploy", "--timeout", "30s", "--",
+		"sh", "-c", `test -n "$STINT_ACCESS_TOKEN" && echo "ran $STINT_GRANT_ID"`)
+	ex.Env = append(os.Environ(), "STINT_ADDR=http://"+h.addr, "STINT_TOKEN="+h.workload)
+	var exOut bytes.Buffer
+	ex.Stdout = &exOut
+	if err := ex.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var mine []grantOut
+	deadline = time.Now().Add(10 * time.Second)
+	for len(mine) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		h.mustJSON(h.approver, &mine, "grants", "--mine", "--json")
+	}
+	if len(mine) != 1 {
+		t.Fatal("exec's request not pending for the approver")
+	}
+	if _, _, code := h.stint(h.approver, "approve", mine[0].ID); code != 0 {
+		t.Fatal("approve failed")
+	}
+	if err := ex.Wait(); err != nil || !strings.Contains(exOut.String(), "ran "+mine[0].ID) {
+		t.Fatalf("exec after approval: %v %q", err, exOut.String())
+	}
+	h.mustJSON(h.workload, &g, "show", mine[0].ID, "--json")
+	if g.State != "revoked" {
+		t.Fatalf("exec's grant after the command: %s", g.State)
+	}
+
 	// Waiting with a timeout that runs out exits 4.
 	_, _, code := h.stint(h.workload, "request", "internal-api/admin", "--reason", "again", "--wait", "--timeout", "1s")
 	if code != 4 {
@@ -561,6 +591,46 @@ func signalAndWaitLog(t *testing.T, h *harness, sig os.Signal, s string) {
 		case <-ctx.Done():
 			t.Fatalf("no %q in logs", s)
 		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// TestE2E_RestartCatchUp stops the server while grants fall due and checks
+// that the next start revokes them at once.
+func TestE2E_RestartCatchUp(t *testing.T) {
+	h := startHarness(t)
+	var ids []string
+	for i := 0; i < 5; i++ {
+		var g grantOut
+		h.mustJSON(h.workload, &g, "request", "legacy/operator", "--ttl", "1s", "--json")
+		ids = append(ids, g.ID)
+	}
+	h.cmd.Process.Signal(syscall.SIGTERM)
+	if err := h.cmd.Wait(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	for _, id := range ids {
+		if _, err := os.Stat(filepath.Join(h.dir, "account-"+id)); err != nil {
+			t.Fatalf("account of %s gone while the server was down: %v", id, err)
+		}
+	}
+	time.Sleep(1200 * time.Millisecond) // let them fall due while the server is down
+	h.start()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, id := range ids {
+		var g grantOut
+		for {
+			h.mustJSON(h.admin, &g, "show", id, "--json")
+			if g.State == "expired" || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if g.State != "expired" {
+			t.Fatalf("grant %s after restart: %s", id, g.State)
+		}
+		if _, err := os.Stat(filepath.Join(h.dir, "account-"+id)); !os.IsNotExist(err) {
+			t.Fatalf("account of %s not removed after restart", id)
 		}
 	}
 }
