@@ -172,7 +172,7 @@ func printDevBanner(w io.Writer, d *devSetup, keep bool) {
 	fmt.Fprintf(w, `
 Stint dev broker
   address:  %[1]s
-  web UI:   %[1]s/ui/
+  web UI:   %[1]s/ui/ (served once the web UI lands; the CLI and API work now)
   config:   %[2]s
   data:     %[3]s%[4]s
 
