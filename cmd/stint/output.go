@@ -70,15 +70,19 @@ func printGrant(w io.Writer, g *stint.Grant, now time.Time) {
 	if g.EndedAt != nil {
 		row("ended", fmtTime(g.EndedAt))
 	}
-	row("ttl", g.TTL.String())
+	if g.TTL > 0 {
+		row("ttl", g.TTL.String())
+	}
 	if g.MaxTTL > 0 {
 		row("max ttl", g.MaxTTL.String())
 	}
 	row("provider", g.Provider)
-	switch g.Revocation {
-	case stint.RevocationExpiryOnly:
+	issued := g.ActivatedAt != nil && g.State != stint.StateFailed
+	switch {
+	case !issued:
+	case g.Revocation == stint.RevocationExpiryOnly:
 		row("revocation", "expiry-only: the credential stays valid until it expires; revoking marks it inactive for introspection")
-	case stint.RevocationEarly:
+	case g.Revocation == stint.RevocationEarly:
 		row("revocation", "early: revoking cuts access at once")
 	}
 	if g.ApprovalsRequired > 0 {

@@ -81,7 +81,7 @@ func newRequestCmd(e *env) *cobra.Command {
 					}
 					printCredential(e.stdout, res.Credential)
 					if res.Grant.State == stint.StatePending && !f.wait {
-						fmt.Fprintf(e.stdout, "waiting for approval: run `stint request --wait` next time, or `stint show %s`\n", res.Grant.ID)
+						fmt.Fprintf(e.stdout, "pending approval: once approved, `stint activate %s` collects the credential (or request with --wait)\n", res.Grant.ID)
 					}
 				}
 			}
