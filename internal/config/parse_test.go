@@ -163,6 +163,31 @@ policies:
 			"32: policies[2].window.provision[0]: db/rw is not in the policy's access",
 			"33: policies[3]: must be a mapping",
 		}},
+		{"PolicyUnknownFields", base + `events:
+  pd: {type: pagerduty, secret: s}
+policies:
+  - name: a
+    who: principal.nmae == "svc/x"
+    access: [db/ro]
+    ttl: 1h
+    when: request.reasn != ""
+  - name: w
+    who: '"sre" in principal.groups && principal.claims.ref == "main"'
+    access: [db/ro]
+    ttl: 1h
+    window:
+      event:
+        source: pd
+        open: event.typ == "incident.triggered" && event.data.urgency == "high"
+        close: event.type == "incident.resolved"
+        key: event.dat.id
+        max: 4h
+`, []string{
+			"12: policies[0].who: policy \"a\": 1:10: undefined field 'nmae'",
+			"15: policies[0].when: policy \"a\": 1:8: undefined field 'reasn'",
+			"23: policies[1].window.event.open: policy \"w\": 1:6: undefined field 'typ'",
+			"25: policies[1].window.event.key: policy \"w\": 1:6: undefined field 'dat'",
+		}},
 		{"EnvMissing", "storage: ${env:NOPE}\nserver: {url: 'https://${env:NOHOST}/x'}\n", []string{
 			"1: storage: environment variable NOPE is not set",
 			"2: server.url: environment variable NOHOST is not set",

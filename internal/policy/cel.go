@@ -3,7 +3,6 @@ package policy
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -26,23 +25,26 @@ type envs struct {
 }
 
 func newEnvs() (*envs, error) {
-	mapType := cel.MapType(cel.StringType, cel.DynType)
-	common := []cel.EnvOption{ext.Strings(), cel.CrossTypeNumericComparisons(true)}
-	mk := func(opts ...cel.EnvOption) (*cel.Env, error) {
-		return cel.NewEnv(append(opts, common...)...)
+	common := []cel.EnvOption{
+		objectTypes(principalType, requestType, eventType),
+		ext.Strings(), cel.CrossTypeNumericComparisons(true),
 	}
+	mk := func(opts ...cel.EnvOption) (*cel.Env, error) {
+		return cel.NewEnv(append(common, opts...)...)
+	}
+	principal := cel.Variable("principal", principalType.t)
 	var e envs
 	var err error
-	if e.who, err = mk(cel.Variable("principal", mapType)); err != nil {
+	if e.who, err = mk(principal); err != nil {
 		return nil, err
 	}
-	if e.when, err = mk(cel.Variable("principal", mapType), cel.Variable("request", mapType)); err != nil {
+	if e.when, err = mk(principal, cel.Variable("request", requestType.t)); err != nil {
 		return nil, err
 	}
-	if e.event, err = mk(cel.Variable("event", mapType)); err != nil {
+	if e.event, err = mk(cel.Variable("event", eventType.t)); err != nil {
 		return nil, err
 	}
-	if e.subject, err = mk(cel.Variable("name", cel.StringType), cel.Variable("claims", mapType)); err != nil {
+	if e.subject, err = mk(cel.Variable("name", cel.StringType), cel.Variable("claims", stringMap)); err != nil {
 		return nil, err
 	}
 	return &e, nil
@@ -102,40 +104,6 @@ func evalString(prg cel.Program, vars map[string]any) (string, error) {
 		return "", fmt.Errorf("result is %s, not string", out.Type().TypeName())
 	}
 	return string(s), nil
-}
-
-func principalVar(p *stint.Principal) map[string]any {
-	groups := p.Groups
-	if groups == nil {
-		groups = []string{}
-	}
-	claims := p.Claims
-	if claims == nil {
-		claims = map[string]any{}
-	}
-	return map[string]any{
-		"name": p.Name, "kind": p.Kind, "issuer": p.Issuer,
-		"groups": groups, "claims": claims,
-	}
-}
-
-func requestVar(req stint.AccessRequest, ttl time.Duration, now time.Time) map[string]any {
-	res, role := stint.SplitAccess(req.Access)
-	return map[string]any{
-		"access": req.Access, "resource": res, "role": role,
-		"ttl": ttl, "reason": req.Reason, "ticket": req.Ticket, "time": now.UTC(),
-	}
-}
-
-func eventVar(ev Event) map[string]any {
-	data := ev.Data
-	if data == nil {
-		data = map[string]any{}
-	}
-	return map[string]any{
-		"source": ev.Source, "type": ev.Type, "id": ev.ID, "key": ev.Key,
-		"time": ev.Time.UTC(), "data": data,
-	}
 }
 
 // Subject is a compiled OIDC subject expression: CEL over `name` (the

@@ -255,7 +255,7 @@ func (e *Engine) MatchEvent(name string, ev Event) (EventMatch, error) {
 		return EventMatch{}, nil
 	}
 	spec := p.Window.Event
-	vars := map[string]any{"event": eventVar(ev)}
+	vars := map[string]any{"event": eventValue(ev)}
 	var m EventMatch
 	var err error
 	if m.Open, err = evalBool(spec.open, vars); err != nil {

@@ -49,7 +49,7 @@ func (e *Engine) Decide(p *stint.Principal, req stint.AccessRequest, open []stin
 		return deny(fmt.Sprintf("requested ttl %s must be between 1s and 365d", stint.FormatDuration(req.TTL)))
 	}
 
-	pv := principalVar(p)
+	who := map[string]any{"principal": principalValue(p)}
 	var (
 		cands     []candidate
 		results   []stint.PolicyResult
@@ -60,7 +60,7 @@ func (e *Engine) Decide(p *stint.Principal, req stint.AccessRequest, open []stin
 			continue
 		}
 		anyAccess = true
-		c := pol.evaluate(pv, req, open, now)
+		c := pol.evaluate(who, req, open, now)
 		results = append(results, c.result)
 		cands = append(cands, c)
 	}
@@ -135,13 +135,13 @@ func (p *Policy) grants(res, role string) bool {
 	return false
 }
 
-func (p *Policy) evaluate(pv map[string]any, req stint.AccessRequest, open []stint.WindowRef, now time.Time) candidate {
+func (p *Policy) evaluate(who map[string]any, req stint.AccessRequest, open []stint.WindowRef, now time.Time) candidate {
 	c := candidate{policy: p, result: stint.PolicyResult{Policy: p.Name, Outcome: stint.OutcomeDeny}}
 	denied := func(format string, args ...any) candidate {
 		c.result.Reason = fmt.Sprintf(format, args...)
 		return c
 	}
-	ok, err := evalBool(p.who, map[string]any{"principal": pv})
+	ok, err := evalBool(p.who, who)
 	if err != nil {
 		return denied("who failed: %v", err)
 	} else if !ok {
@@ -158,7 +158,7 @@ func (p *Policy) evaluate(pv map[string]any, req stint.AccessRequest, open []sti
 		want = p.TTL
 	}
 	if p.when != nil {
-		ok, err := evalBool(p.when, map[string]any{"principal": pv, "request": requestVar(req, want, now)})
+		ok, err := evalBool(p.when, map[string]any{"principal": who["principal"], "request": requestValue(req, want, now)})
 		if err != nil {
 			return denied("when failed: %v", err)
 		} else if !ok {

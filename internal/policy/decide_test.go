@@ -164,8 +164,8 @@ func TestEngine_Decide(t *testing.T) {
 		},
 		{
 			name:     "DynNonBoolFailsClosed",
-			policies: []*policy.Policy{{Name: "a", Who: `principal.name`, Access: []string{"db/ro"}, TTL: time.Hour}},
-			p:        svc("svc/x"), req: stint.AccessRequest{Access: "db/ro"},
+			policies: []*policy.Policy{{Name: "a", Who: `principal.claims.repo`, Access: []string{"db/ro"}, TTL: time.Hour}},
+			p:        &stint.Principal{Name: "gh", Kind: stint.KindWorkload, Claims: map[string]any{"repo": "acme/api"}}, req: stint.AccessRequest{Access: "db/ro"},
 			want: want{outcome: stint.OutcomeDeny, reason: "not bool"},
 		},
 		{
