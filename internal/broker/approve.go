@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/stint-io/stint"
 )
@@ -112,6 +113,9 @@ func (s *Service) ActivateGrant(ctx context.Context, id string) (*stint.GrantRes
 		return nil, stint.Errorf(stint.ECONFLICT, "grant %s is %s with %d of %d approvals; nothing to collect", g.ID, g.State, approvedBy(g), g.ApprovalsRequired)
 	}
 	now := s.now()
+	if g.ApprovalDeadline != nil && !now.Before(*g.ApprovalDeadline) {
+		return nil, stint.Errorf(stint.ECONFLICT, "grant %s was not collected before its approval deadline %s; request again", g.ID, g.ApprovalDeadline.Format(time.RFC3339))
+	}
 	g.State = stint.StateIssuing
 	g.DueAt = stint.TimePtr(now.Add(s.IssuingGrace))
 	if err := s.update(ctx, g, nil); err != nil {

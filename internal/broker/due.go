@@ -81,6 +81,6 @@ func (s *Service) undoIssuing(ctx context.Context, g *stint.Grant) error {
 		}))
 	}
 	g.State, g.EndedAt, g.DueAt = stint.StateFailed, stint.TimePtr(now), nil
-	g.Detail = "issue interrupted (server stopped while issuing); whatever was created was removed"
+	g.Detail = "issue did not complete (failed, or the server stopped while issuing); whatever it created was removed"
 	return s.update(ctx, g, record(now, stint.AuditGrantReconciled, stint.ActorStint, g, g.Detail, nil))
 }

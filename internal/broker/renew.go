@@ -32,6 +32,11 @@ func (s *Service) RenewGrant(ctx context.Context, id string, ttl time.Duration) 
 		return nil, stint.Errorf(stint.ECONFLICT, "grant %s is %s; only an active grant can be renewed", g.ID, g.State)
 	}
 	now := s.now()
+	if !now.Before(*g.ExpiresAt) {
+		// Expired, the expiry engine just has not got to it yet: a renewal
+		// would bring back access that already lapsed on the target.
+		return nil, stint.Errorf(stint.ECONFLICT, "grant %s expired at %s; request a new grant", g.ID, g.ExpiresAt.Format(time.RFC3339))
+	}
 	if ttl == 0 {
 		ttl = time.Duration(g.TTL)
 	}
@@ -58,12 +63,18 @@ func (s *Service) RenewGrant(ctx context.Context, id string, ttl time.Duration) 
 	if err != nil {
 		return nil, err
 	}
+	renewer, inPlace := prov.(stint.Renewer)
+	if !inPlace && p.Name != g.Principal {
+		// Renewing would issue a new credential, which only the requester
+		// may ever receive.
+		return nil, s.refuse(ctx, p, g, "renew", "this provider renews by issuing a new credential, which only the requester may receive; ask the requester to renew")
+	}
 	next := g.Clone()
 	next.ExpiresAt = stint.TimePtr(newExp)
 	var cred *stint.Credential
 	pctx, cancel := context.WithTimeout(ctx, s.IssueTimeout)
-	if r, ok := prov.(stint.Renewer); ok {
-		err = r.Renew(pctx, next, newExp)
+	if inPlace {
+		err = renewer.Renew(pctx, next, newExp)
 	} else {
 		cred, err = prov.Issue(pctx, next)
 	}
@@ -79,9 +90,19 @@ func (s *Service) RenewGrant(ctx context.Context, id string, ttl time.Duration) 
 		"previous_expires_at": old.Format(time.RFC3339Nano),
 		"expires_at":          newExp.Format(time.RFC3339Nano),
 	})
-	if err := s.update(ctx, next, rec); err != nil {
-		// The provider already carries the later expiry; the expiry engine
-		// still revokes at the recorded one, which is the safe side.
+	if err := s.update(context.WithoutCancel(ctx), next, rec); err != nil {
+		// The grant changed while the provider worked: revoked or expired
+		// under us. The provider may have just put access back (a re-issue
+		// after the revocation removed it): undo it unless the grant is
+		// still active, in which case the expiry engine revokes at the
+		// recorded expiry, which is the safe side.
+		if cur, gerr := s.Store.GetGrant(ctx, id); gerr != nil || cur.State != stint.StateActive {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.RevokeTimeout)
+			if rerr := prov.Revoke(rctx, next); rerr != nil {
+				s.Logger.Error("undo of a renewal that lost a race failed", "grant", id, "err", rerr)
+			}
+			cancel()
+		}
 		return nil, s.conflict(ctx, id, err)
 	}
 	if cred != nil {

@@ -173,13 +173,15 @@ func (s *Service) activate(ctx context.Context, g *stint.Grant) (*stint.Credenti
 	cancel()
 	if err != nil {
 		s.Logger.Warn("issue failed", "grant", g.ID, "access", g.Access, "err", err)
-		// Undo whatever the provider may have half made; the reconciler
-		// sweeps what this misses.
+		// Undo whatever the provider may have half made. Until that is
+		// confirmed the grant stays issuing, and the expiry engine retries
+		// the undo (undoIssuing) before it is marked failed.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.RevokeTimeout)
-		if rerr := prov.Revoke(rctx, g); rerr != nil {
-			s.Logger.Warn("undo of failed issue failed", "grant", g.ID, "err", rerr)
-		}
+		rerr := prov.Revoke(rctx, g)
 		cancel()
+		if rerr != nil {
+			return nil, s.undoLater(ctx, g, err, rerr)
+		}
 		return nil, s.fail(ctx, g, err)
 	}
 	if cred == nil {
@@ -210,6 +212,26 @@ func (s *Service) activate(ctx context.Context, g *stint.Grant) (*stint.Credenti
 		return nil, stint.Errorf(stint.EUNAVAILABLE, "could not record the grant; access was not issued")
 	}
 	return cred, nil
+}
+
+// undoLater keeps an issuing grant whose issue failed and whose undo failed
+// too in `issuing`, with a retry of the undo scheduled, and returns the
+// caller's error.
+func (s *Service) undoLater(ctx context.Context, g *stint.Grant, cause, undoErr error) error {
+	now := s.now()
+	msg := providerMessage(cause)
+	g.Attempts++
+	next := now.Add(s.backoff(g.Attempts))
+	g.DueAt = stint.TimePtr(next)
+	g.Detail = "issue failed (" + msg + "); removing what it may have left: " + providerMessage(undoErr)
+	s.Metrics.revokeFailed()
+	rec := record(now, stint.AuditGrantRevokeFailed, stint.ActorStint, g, "undo of a failed issue", map[string]any{
+		"error": providerMessage(undoErr), "issue_error": msg, "attempt": g.Attempts, "next_attempt": next.Format(time.RFC3339),
+	})
+	if err := s.update(context.WithoutCancel(ctx), g, rec); err != nil {
+		s.Logger.Error("record failed undo", "grant", g.ID, "err", err)
+	}
+	return stint.Errorf(stint.EUNAVAILABLE, "provider could not issue %s: %s", g.Access, msg)
 }
 
 // fail moves an issuing grant to failed and returns the caller's error.

@@ -137,6 +137,9 @@ func Open(spec stint.ResourceSpec) (*Provider, error) {
 	pc.ConnConfig.Database = c.database
 	pc.MaxConns = int32(c.maxConns)
 	pc.ConnConfig.RuntimeParams["application_name"] = "stint"
+	// Literals are quoted for standard-conforming strings; a server or
+	// database that turned them off must not change what a quote means.
+	pc.ConnConfig.RuntimeParams["standard_conforming_strings"] = "on"
 	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
 	if err != nil {
 		return nil, stint.Errorf(stint.EINVALID, "postgres resource %s: cannot set up the connection pool: %v", spec.Name, safeError(err))

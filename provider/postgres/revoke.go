@@ -44,9 +44,20 @@ func (p *Provider) dropRole(ctx context.Context, name string) error {
 		"DROP OWNED BY " + ident + "; " +
 		"DROP ROLE IF EXISTS " + ident
 	_, err := p.pool.Exec(ctx, sql, simple)
-	if err == nil || pgCode(err) == codeUndefinedObject {
-		// Undefined: gone already, or dropped by a concurrent revocation.
+	if err == nil {
 		return nil
+	}
+	if pgCode(err) == codeUndefinedObject {
+		// Gone already, or dropped by a concurrent revocation: success,
+		// unless the role is still there (another object was missing, such
+		// as the reassign_to role, and the teardown stopped half way).
+		var n int
+		if qerr := p.pool.QueryRow(ctx, `SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = $1`, name).Scan(&n); qerr != nil {
+			return p.dbError("cannot check the grant's role", qerr)
+		}
+		if n == 0 {
+			return nil
+		}
 	}
 	return p.dbError("cannot drop the grant's role", err)
 }
