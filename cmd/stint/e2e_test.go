@@ -324,7 +324,8 @@ func TestE2E_ExecAndExpiry(t *testing.T) {
 	h := startHarness(t)
 
 	// exec: credential in env and files, revoked when the command exits, its exit code.
-	script := `test -f "$STINT_CREDENTIALS_DIR/legacy.conf" || exit 90
+	script := `test -z "$STINT_TOKEN" || exit 89
+test -f "$STINT_CREDENTIALS_DIR/legacy.conf" || exit 90
 test "$(stat -c %a "$STINT_CREDENTIALS_DIR")" = 700 || exit 91
 test -f "` + h.dir + `/account-$STINT_GRANT_ID" || exit 92
 echo "dir=$STINT_CREDENTIALS_DIR user=$LEGACY_USER grant=$STINT_GRANT_ID"

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -96,7 +97,14 @@ func runWithCredential(ctx context.Context, e *env, cred *stint.Credential, argv
 			return 0, fmt.Errorf("write credential file: %w", err)
 		}
 	}
-	env := os.Environ()
+	// The command gets the grant's credential, not Stint's own bearer
+	// token: it cannot ask the broker for more access in the caller's name.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "STINT_TOKEN=") {
+			env = append(env, kv)
+		}
+	}
 	for k, v := range cred.Env {
 		env = append(env, k+"="+v)
 	}
