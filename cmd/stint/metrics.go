@@ -32,6 +32,13 @@ func newExpiryMetrics(reg prometheus.Registerer) *expiryMetrics {
 	return m
 }
 
-func (m *expiryMetrics) Handled(g *stint.Grant, lag time.Duration) { m.lag.Observe(lag.Seconds()) }
-func (m *expiryMetrics) Failed(g *stint.Grant, err error)          { m.failures.Inc() }
-func (m *expiryMetrics) StoreFailed(err error)                     { m.storeErrors.Inc() }
+// Handled observes the lag of revocations only (expiries and retries), not
+// of expiry warnings, approval time-outs or undone issues.
+func (m *expiryMetrics) Handled(g *stint.Grant, lag time.Duration) {
+	expiring := g.State == stint.StateActive && g.ExpiresAt != nil && g.DueAt != nil && g.DueAt.Before(*g.ExpiresAt)
+	if (g.State == stint.StateActive && !expiring) || g.State == stint.StateRevoking {
+		m.lag.Observe(lag.Seconds())
+	}
+}
+func (m *expiryMetrics) Failed(g *stint.Grant, err error) { m.failures.Inc() }
+func (m *expiryMetrics) StoreFailed(err error)            { m.storeErrors.Inc() }
