@@ -37,17 +37,11 @@ func approvedBy(g *stint.Grant) int {
 // request has all the approvals it needs, the requester collects the
 // credential (ActivateGrant), and the TTL counts from then; the answer to
 // the approver never carries the credential. On an ended break-glass grant
-// it records an admin's after-the-fact review instead. Returns ENOTFOUND, EDENIED (the caller may not decide: a
-// workload, the requester, not an approver), ECONFLICT (not pending).
+// it records an admin's after-the-fact review instead. Returns ENOTFOUND,
+// EDENIED (the caller may not decide: a workload, the requester, not an
+// approver), ECONFLICT (not pending).
 func (s *Service) ApproveGrant(ctx context.Context, id, comment string) (*stint.GrantResult, error) {
-	p, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if len(comment) > maxTextField {
-		return nil, stint.Errorf(stint.EINVALID, "comment: longer than %d bytes", maxTextField)
-	}
-	g, err := s.get(ctx, p, id)
+	p, g, err := s.load(ctx, id, "comment", comment)
 	if err != nil {
 		return nil, err
 	}
@@ -98,11 +92,7 @@ func Approved(g *stint.Grant) bool {
 // and returns it; this is the only time it is returned. Returns ENOTFOUND,
 // EDENIED (not the requester), ECONFLICT (not pending, or approvals missing).
 func (s *Service) ActivateGrant(ctx context.Context, id string) (*stint.GrantResult, error) {
-	p, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	g, err := s.get(ctx, p, id)
+	p, g, err := s.load(ctx, id, "", "")
 	if err != nil {
 		return nil, err
 	}

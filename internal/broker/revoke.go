@@ -16,14 +16,7 @@ import (
 // Returns ENOTFOUND, EDENIED (not the requester or an admin; force by a
 // non-admin), ECONFLICT (the grant is not active or revoking).
 func (s *Service) RevokeGrant(ctx context.Context, id, reason string, force bool) (*stint.Grant, error) {
-	p, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if len(reason) > maxTextField {
-		return nil, stint.Errorf(stint.EINVALID, "reason: longer than %d bytes", maxTextField)
-	}
-	g, err := s.get(ctx, p, id)
+	p, g, err := s.load(ctx, id, "reason", reason)
 	if err != nil {
 		return nil, err
 	}
@@ -129,11 +122,7 @@ func (s *Service) forceClose(ctx context.Context, p *stint.Principal, g *stint.G
 // CancelGrant withdraws a pending or scheduled request of the caller (or, for
 // an admin, of anyone). Returns ENOTFOUND, EDENIED, ECONFLICT.
 func (s *Service) CancelGrant(ctx context.Context, id string) (*stint.Grant, error) {
-	p, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	g, err := s.get(ctx, p, id)
+	p, g, err := s.load(ctx, id, "", "")
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +138,24 @@ func (s *Service) CancelGrant(ctx context.Context, id string) (*stint.Grant, err
 		return nil, s.conflict(ctx, id, err)
 	}
 	return g, nil
+}
+
+// load returns the caller and the grant id names, which the caller must be
+// able to see, after checking that a free-text field (named field, "" for
+// none) is not too long. Returns EUNAUTHORIZED, EINVALID, ENOTFOUND.
+func (s *Service) load(ctx context.Context, id, field, text string) (*stint.Principal, *stint.Grant, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(text) > maxTextField {
+		return nil, nil, stint.Errorf(stint.EINVALID, "%s: longer than %d bytes", field, maxTextField)
+	}
+	g, err := s.get(ctx, p, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, g, nil
 }
 
 // get reads a grant the caller may see. Returns ENOTFOUND otherwise, so that
