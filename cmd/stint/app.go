@@ -182,7 +182,9 @@ func (a *App) install(ctx context.Context, cfg *config.Config) error {
 	a.auth.Store(auth)
 	a.cfg.Store(cfg)
 	if old != nil {
-		closeProviders(old)
+		// Requests still running on the old providers finish first: close
+		// them once an issue and a revocation could have completed.
+		time.AfterFunc(broker.DefaultIssueTimeout+broker.DefaultRevokeTimeout, func() { closeProviders(old) })
 	}
 	sum := fileDigest(cfg.File)
 	rec := &stint.AuditRecord{Time: a.Clock.Now(), Type: stint.AuditConfigLoaded, Actor: stint.ActorStint,
@@ -243,7 +245,8 @@ func (a *App) Run(ctx context.Context) error {
 	<-ctx.Done()
 	a.ready.Store(false)
 	a.Logger.Info("shutting down")
-	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	// In-flight requests may be waiting on a provider's issue timeout.
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), broker.DefaultIssueTimeout+5*time.Second)
 	defer scancel()
 	err := a.server.Shutdown(sctx)
 	wg.Wait()

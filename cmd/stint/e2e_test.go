@@ -635,3 +635,59 @@ func TestE2E_RestartCatchUp(t *testing.T) {
 		}
 	}
 }
+
+// TestE2E_ExecSIGHUP: a closed terminal (SIGHUP) still ends stint exec with
+// the grant revoked and the credential files removed.
+func TestE2E_ExecSIGHUP(t *testing.T) {
+	h := startHarness(t)
+	cmd := exec.Command(stintBin, "exec", "legacy/operator", "--", "sh", "-c", `echo "grant=$STINT_GRANT_ID dir=$STINT_CREDENTIALS_DIR"; exec sleep 5`)
+	cmd.Env = append(os.Environ(), "STINT_ADDR=http://"+h.addr, "STINT_TOKEN="+h.workload)
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	fields := map[string]string{}
+	for _, f := range strings.Fields(line) {
+		k, v, _ := strings.Cut(f, "=")
+		fields[k] = v
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+int(syscall.SIGHUP) {
+		t.Fatalf("stint exec after SIGHUP: %v, want the command's exit 129", err)
+	}
+	var g grantOut
+	h.mustJSON(h.workload, &g, "show", fields["grant"], "--json")
+	if g.State != "revoked" {
+		t.Fatalf("grant %s is %s after SIGHUP, want revoked", fields["grant"], g.State)
+	}
+	if _, err := os.Stat(fields["dir"]); !os.IsNotExist(err) {
+		os.RemoveAll(fields["dir"])
+		t.Fatalf("credentials directory %s left on disk", fields["dir"])
+	}
+}
+
+// TestE2E_ControlCharactersRefused: a reason with a NUL byte (which no
+// environment can carry) is refused up front and writes no grant.
+func TestE2E_ControlCharactersRefused(t *testing.T) {
+	h := startHarness(t)
+	for _, body := range []string{`{"access":"legacy/operator","reason":"x\u0000y"}`, `{"access":"legacy/operator","ticket":"a\nb"}`} {
+		req, _ := http.NewRequest("POST", "http://"+h.addr+"/v1/grants", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+h.workload)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Fatalf("%s: status %d, want 400", body, resp.StatusCode)
+		}
+	}
+	var gs []grantOut
+	h.mustJSON(h.admin, &gs, "grants", "--json")
+	if len(gs) != 0 {
+		t.Fatalf("grants written: %+v", gs)
+	}
+}

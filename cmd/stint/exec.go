@@ -46,18 +46,35 @@ SIGINT/SIGTERM, which are forwarded to CMD), and exits with CMD's exit code.`,
 }
 
 func runExec(ctx context.Context, e *env, req stint.GrantRequest, timeout time.Duration, argv []string) error {
-	// Take signals from here on, so that an interrupt while waiting or
-	// running still ends with the grant revoked.
+	// Take signals from here on, so that an interrupt, a termination or a
+	// closed terminal (SIGHUP) while waiting or running still ends with the
+	// grant revoked and the credential files removed.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
 
 	c := e.client()
-	res, err := obtain(ctx, e, c, req, true, timeout)
+	// While waiting, any of those signals stops the wait.
+	wctx, stopWait := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	res, err := obtain(wctx, e, c, req, true, timeout)
+	interrupted := wctx.Err() != nil
+	stopWait()
 	if err != nil {
 		return err
 	}
 	g := res.Grant
+	if interrupted && g.State == stint.StateActive {
+		// Signalled just as the credential arrived: give it back unused.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+		defer cancel()
+		if _, err := c.RevokeGrant(rctx, g.ID, "stint exec: interrupted before the command ran", false); err != nil {
+			fmt.Fprintf(e.stderr, "stint: warning: revocation of %s not confirmed: %s (the server retries until it is)\n", g.ID, errMessage(err))
+		}
+		return withCode(exitError, fmt.Errorf("interrupted before the command ran; grant %s revoked", g.ID))
+	}
+	for len(sigs) > 0 { // signals that only ended the wait
+		<-sigs
+	}
 	if g.State != stint.StateActive || res.Credential == nil {
 		fmt.Fprintf(e.stderr, "stint: grant %s is %s: %s\n", g.ID, g.State, g.Detail)
 		if err := stateExit(g); err != nil {

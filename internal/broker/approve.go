@@ -132,6 +132,9 @@ func (s *Service) RejectGrant(ctx context.Context, id, reason string) (*stint.Gr
 	if len(reason) > maxTextField {
 		return nil, stint.Errorf(stint.EINVALID, "reason: longer than %d bytes", maxTextField)
 	}
+	if err := checkText("reason", reason); err != nil {
+		return nil, err
+	}
 	g, err := s.get(ctx, p, id)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stint-io/stint"
 )
@@ -80,6 +81,11 @@ func validateRequest(req *stint.AccessRequest) error {
 	if r, _ := stint.SplitAccess(req.Access); r == "" {
 		return stint.Errorf(stint.EINVALID, "access: %q is not of the form resource/role", clip(req.Access))
 	}
+	for field, v := range map[string]string{"reason": req.Reason, "ticket": req.Ticket, "ssh_public_key": req.SSHPublicKey} {
+		if err := checkText(field, v); err != nil {
+			return err
+		}
+	}
 	switch {
 	case req.TTL < 0 || (req.TTL > 0 && req.TTL < time.Second):
 		return stint.Errorf(stint.EINVALID, "ttl: must be at least 1s")
@@ -89,6 +95,22 @@ func validateRequest(req *stint.AccessRequest) error {
 		return stint.Errorf(stint.EINVALID, "reason: longer than %d bytes", maxTextField)
 	case len(req.Ticket) > 256:
 		return stint.Errorf(stint.EINVALID, "ticket: longer than 256 bytes")
+	}
+	return nil
+}
+
+// checkText refuses control characters other than tab in a caller's free
+// text (reasons, tickets, comments): they end up in environments (where NUL
+// cannot go), terminals, logs and chat messages. Newlines are refused too,
+// so that a reason cannot pose as several lines of a record.
+func checkText(field, v string) error {
+	for _, r := range v {
+		if (r < 0x20 && r != '\t') || r == 0x7f || r == '\u2028' || r == '\u2029' {
+			return stint.Errorf(stint.EINVALID, "%s: control characters are not allowed", field)
+		}
+	}
+	if !utf8.ValidString(v) {
+		return stint.Errorf(stint.EINVALID, "%s: not valid UTF-8", field)
 	}
 	return nil
 }

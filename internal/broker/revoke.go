@@ -151,6 +151,9 @@ func (s *Service) load(ctx context.Context, id, field, text string) (*stint.Prin
 	if len(text) > maxTextField {
 		return nil, nil, stint.Errorf(stint.EINVALID, "%s: longer than %d bytes", field, maxTextField)
 	}
+	if err := checkText(field, text); err != nil {
+		return nil, nil, err
+	}
 	g, err := s.get(ctx, p, id)
 	if err != nil {
 		return nil, nil, err

@@ -180,10 +180,14 @@ func approvers(g *stint.Grant) string {
 }
 
 // escape escapes Slack's control characters in text from users, so a
-// reason cannot mention @channel or forge links.
+// reason cannot mention @channel or forge links, and folds line breaks so
+// that it cannot pose as further fields of the message (the broker refuses
+// control characters in reasons, tickets and comments in the first place).
 func escape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+	return slackEscaper.Replace(s)
 }
+
+var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\n", " ", "\r", " ")
 
 // clip bounds s to n bytes without splitting a UTF-8 sequence.
 func clip(s string, n int) string {

@@ -37,8 +37,8 @@ func env(g *stint.Grant, r role) []string {
 		"STINT_RESOURCE=" + g.Resource(),
 		"STINT_ROLE=" + g.Role(),
 		"STINT_EXPIRES_AT=" + expires,
-		"STINT_REASON=" + g.Reason,
-		"STINT_TICKET=" + g.Ticket,
+		"STINT_REASON=" + envSafe(g.Reason),
+		"STINT_TICKET=" + envSafe(g.Ticket),
 	}
 	// os/exec keeps the last of duplicate names: the role may override PATH
 	// (and only PATH: Validate refuses STINT_ names).
@@ -131,3 +131,7 @@ func (c *capped) suffix() string {
 	}
 	return ": " + s
 }
+
+// envSafe drops NUL bytes, which an environment cannot carry: a caller's
+// text must never keep a grant or revoke command from running.
+func envSafe(s string) string { return strings.ReplaceAll(s, "\x00", "") }
