@@ -5,6 +5,8 @@
 package config
 
 import (
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
@@ -36,7 +38,7 @@ func (o Options) withDefaults() Options {
 		o.Env = os.LookupEnv
 	}
 	if o.ReadFile == nil {
-		o.ReadFile = os.ReadFile
+		o.ReadFile = readFile
 	}
 	if o.Clock == nil {
 		o.Clock = stint.SystemClock
@@ -200,4 +202,32 @@ func Load(path string, factories map[string]stint.ProviderFactory, opts Options)
 		return nil, newError([]Problem{{File: path, Message: "cannot read: " + errMessage(err)}})
 	}
 	return Parse(path, data, factories, opts)
+}
+
+// MaxFileSize bounds the configuration file and each ${file:} it reads.
+const MaxFileSize = 1 << 20
+
+// readFile reads a regular file of at most MaxFileSize bytes, so that a
+// FIFO or a device named by mistake cannot hang or exhaust a (re)load.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, MaxFileSize)
+	}
+	return b, nil
 }
