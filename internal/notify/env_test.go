@@ -71,6 +71,7 @@ func (e *env) start(targets ...notify.Target) (d *notify.Dispatcher, stop func()
 	d.Metrics = e.metrics
 	ctx, cancel := context.WithCancel(e.ctx)
 	done := make(chan error, 1)
+	armed := e.clock.Timers() // before Run, which may arm its timers at once
 	go func() { done <- d.Run(ctx) }()
 	halt := func() {
 		cancel()
@@ -80,7 +81,7 @@ func (e *env) start(targets ...notify.Target) (d *notify.Dispatcher, stop func()
 	}
 	var once sync.Once
 	e.t.Cleanup(func() { once.Do(halt) })
-	if err := e.clock.WaitForTimers(e.ctx, e.clock.Timers()+len(targets)); err != nil {
+	if err := e.clock.WaitForTimers(e.ctx, armed+len(targets)); err != nil {
 		e.t.Fatal("dispatcher did not go idle")
 	}
 	return d, func() { once.Do(halt) }
