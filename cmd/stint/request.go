@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/stint-io/stint"
 	"github.com/stint-io/stint/client"
+	"github.com/stint-io/stint/internal/broker"
 )
 
 // requestFlags are the flags of request, shared with exec.
@@ -160,21 +161,11 @@ func waitApproval(ctx context.Context, e *env, c *client.Client, g *stint.Grant,
 				fmt.Fprintln(e.stderr)
 			}
 			return &stint.GrantResult{Grant: g}, nil
-		case approvalsDone(g):
+		case broker.Approved(g):
 			if tty {
 				fmt.Fprintln(e.stderr, " approved")
 			}
 			return c.ActivateGrant(ctx, g.ID)
 		}
 	}
-}
-
-func approvalsDone(g *stint.Grant) bool {
-	seen := map[string]bool{}
-	for _, a := range g.Approvals {
-		if a.Decision == "approved" {
-			seen[a.By] = true
-		}
-	}
-	return g.ApprovalsRequired > 0 && len(seen) >= g.ApprovalsRequired
 }

@@ -95,11 +95,9 @@ func (s *Server) handleListGrants(w http.ResponseWriter, r *http.Request) {
 	}
 	f := stint.GrantFilter{Principal: q.Get("principal"), Access: q.Get("access"), Cursor: q.Get("cursor")}
 	for name, dst := range map[string]*bool{"mine": &f.Decidable, "review": &f.Review, "break_glass": &f.BreakGlass} {
-		if v := q.Get(name); v != "" {
-			if *dst, err = strconv.ParseBool(v); err != nil {
-				s.WriteError(w, r, stint.Errorf(stint.EINVALID, "%s: %q is not a boolean", name, v))
-				return
-			}
+		if *dst, err = boolParam(q.Get(name), name); err != nil {
+			s.WriteError(w, r, err)
+			return
 		}
 	}
 	for _, v := range splitList(q["state"]) {
