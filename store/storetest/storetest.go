@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) stint.Store) {
 		{"ListAudit", testListAudit},
 		{"Concurrency", testConcurrency},
 		{"Discovery", testDiscovery},
+		{"Events", testEvents},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
