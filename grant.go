@@ -224,6 +224,7 @@ type GrantFilter struct {
 	State     []State
 	Principal string
 	Access    string
+	Policy    string
 	IDs       []string
 	// BreakGlass selects break-glass grants only.
 	BreakGlass bool

@@ -236,6 +236,9 @@ func (s *Store) ListGrants(ctx context.Context, f stint.GrantFilter) ([]*stint.G
 	if f.BreakGlass {
 		where = append(where, "break_glass = 1")
 	}
+	if f.Policy != "" {
+		where, args = append(where, "policy = ?"), append(args, f.Policy)
+	}
 	if len(f.IDs) > 0 {
 		where = append(where, "id IN ("+placeholders(len(f.IDs))+")")
 		for _, id := range f.IDs {

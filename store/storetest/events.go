@@ -49,3 +49,19 @@ func testEvents(t *testing.T, open func(*testing.T) stint.Store) {
 		t.Fatalf("event without id: %v", err)
 	}
 }
+
+func testPolicyFilter(t *testing.T, open func(*testing.T) stint.Store) {
+	s := open(t)
+	ctx := context.Background()
+	for i, pol := range []string{"a", "b", "a"} {
+		g := NewGrant(Base.Add(time.Duration(i)*time.Millisecond), "svc/x", "db/ro", stint.StateActive)
+		g.Policy = pol
+		if err := s.CreateGrant(ctx, g, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gs, _, err := s.ListGrants(ctx, stint.GrantFilter{Policy: "a", State: []stint.State{stint.StateActive}})
+	if err != nil || len(gs) != 2 || gs[0].Policy != "a" || gs[1].Policy != "a" {
+		t.Fatalf("policy filter: %d %v", len(gs), err)
+	}
+}

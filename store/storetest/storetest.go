@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) stint.Store) {
 		{"Concurrency", testConcurrency},
 		{"Discovery", testDiscovery},
 		{"Events", testEvents},
+		{"PolicyFilter", testPolicyFilter},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
