@@ -26,6 +26,7 @@ import (
 	"github.com/stint-io/stint/internal/expiry"
 	"github.com/stint-io/stint/internal/httpapi"
 	"github.com/stint-io/stint/internal/notify"
+	"github.com/stint-io/stint/internal/report"
 	"github.com/stint-io/stint/provider/token"
 	"github.com/stint-io/stint/store/sqlite"
 )
@@ -51,15 +52,17 @@ type App struct {
 	engine   *expiry.Engine
 	reconc   *expiry.Reconciler
 	notifier *notify.Dispatcher
-	registry *prometheus.Registry
-	server   *http.Server
-	ready    atomic.Bool
+	// windowWake wakes the window watcher after events arrive.
+	windowWake chan struct{}
+	registry   *prometheus.Registry
+	server     *http.Server
+	ready      atomic.Bool
 }
 
 // NewApp returns an App for the configuration file at path.
 func NewApp(path string, logger *slog.Logger) *App {
 	f, tok := builtinProviders()
-	return &App{ConfigPath: path, Logger: logger, Clock: stint.SystemClock, factories: f, tokens: tok}
+	return &App{ConfigPath: path, Logger: logger, Clock: stint.SystemClock, factories: f, tokens: tok, windowWake: make(chan struct{}, 1)}
 }
 
 // Addr returns the address the HTTP server listens on.
@@ -101,6 +104,7 @@ func (a *App) Open(ctx context.Context) error {
 	a.notifier.Metrics = notify.NewMetrics(a.registry)
 	// Every write that appends audit records wakes the notifier; its poll
 	// covers writes by other replicas.
+	raw := a.store
 	a.store = &notifyingStore{Store: a.store, notify: a.notifier.Notify}
 
 	a.broker = broker.New(a.store, a.Clock, a.Logger.With("component", "broker"))
@@ -133,6 +137,10 @@ func (a *App) Open(ctx context.Context) error {
 		Introspect: a.introspect,
 	}
 	mountDiscover(api, a.broker)
+	// The report reads the store directly: it writes nothing, and the
+	// store's own aggregate queries are its fast path.
+	mountReport(api, &report.Service{Store: raw, Clock: a.Clock})
+	a.mountWindows(api)
 	a.server = &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -152,6 +160,9 @@ func (a *App) install(ctx context.Context, cfg *config.Config) error {
 		return withCode(exitUsage, err)
 	}
 	rt := &broker.Runtime{Policy: cfg.Policy, Resources: map[string]*broker.Resource{}, LookupPrincipal: lookupPrincipal(cfg)}
+	if es, ok := a.store.(stint.EventStore); ok {
+		rt.Windows = broker.NewWindows(cfg.Policy, es)
+	}
 	for _, name := range cfg.ResourceOrder {
 		r := cfg.Resources[name]
 		spec := r.Spec
@@ -221,8 +232,9 @@ func (a *App) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 4)
-	wg.Add(3)
+	errc := make(chan error, 5)
+	wg.Add(4)
+	go func() { defer wg.Done(); errc <- nonCancel(a.broker.RunWindows(ctx, time.Second, a.windowWake)) }()
 	go func() { defer wg.Done(); errc <- nonCancel(a.notifier.Run(ctx)) }()
 	go func() { defer wg.Done(); errc <- nonCancel(a.engine.Run(ctx)) }()
 	go func() { defer wg.Done(); errc <- nonCancel(a.reconc.Run(ctx)) }()
@@ -431,4 +443,23 @@ func (s *notifyingStore) ListDiscoveries(ctx context.Context, resource string, l
 		return nil, stint.Errorf(stint.EUNAVAILABLE, "this store cannot keep discovery results")
 	}
 	return ds.ListDiscoveries(ctx, resource, limit)
+}
+
+// AppendEvent and ListEvents pass stint.EventStore through.
+func (s *notifyingStore) AppendEvent(ctx context.Context, ev *stint.Event, rec *stint.AuditRecord) (bool, error) {
+	es, ok := s.Store.(stint.EventStore)
+	if !ok {
+		return false, stint.Errorf(stint.EUNAVAILABLE, "this store cannot keep events")
+	}
+	dup, err := es.AppendEvent(ctx, ev, rec)
+	s.notify()
+	return dup, err
+}
+
+func (s *notifyingStore) ListEvents(ctx context.Context, since time.Time) ([]*stint.Event, error) {
+	es, ok := s.Store.(stint.EventStore)
+	if !ok {
+		return nil, stint.Errorf(stint.EUNAVAILABLE, "this store cannot keep events")
+	}
+	return es.ListEvents(ctx, since)
 }

@@ -106,6 +106,9 @@ func (s *Service) ActivateGrant(ctx context.Context, id string) (*stint.GrantRes
 	if g.ApprovalDeadline != nil && !now.Before(*g.ApprovalDeadline) {
 		return nil, stint.Errorf(stint.ECONFLICT, "grant %s was not collected before its approval deadline %s; request again", g.ID, g.ApprovalDeadline.Format(time.RFC3339))
 	}
+	if g.Window != nil && !s.windowOpen(ctx, *g.Window, now) {
+		return nil, stint.Errorf(stint.ECONFLICT, "the window grant %s was approved under (%s) has closed; request again in the next window", g.ID, g.Window.Policy)
+	}
 	g.State = stint.StateIssuing
 	g.DueAt = stint.TimePtr(now.Add(s.IssuingGrace))
 	if err := s.update(ctx, g, nil); err != nil {

@@ -162,7 +162,7 @@ func (s *Service) Explain(ctx context.Context, req stint.ExplainRequest) (*stint
 	if at.IsZero() {
 		at = s.now()
 	}
-	d := rt.Policy.Decide(subject, ar, nil, at.UTC())
+	d := rt.Policy.Decide(subject, ar, s.openWindows(ctx, rt, at.UTC()), at.UTC())
 	return &d, nil
 }
 

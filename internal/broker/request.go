@@ -34,7 +34,7 @@ func (s *Service) RequestGrant(ctx context.Context, req stint.GrantRequest) (*st
 		return nil, err
 	}
 
-	d := rt.Policy.Decide(p, req.AccessRequest, nil, now)
+	d := rt.Policy.Decide(p, req.AccessRequest, s.openWindows(ctx, rt, now), now)
 	g := &stint.Grant{
 		ID:            stint.NewID(now),
 		Principal:     p.Name,

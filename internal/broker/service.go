@@ -48,6 +48,8 @@ type Runtime struct {
 	Resources map[string]*Resource
 	// LookupPrincipal returns the principal known by name (for explain), or nil.
 	LookupPrincipal func(name string) *stint.Principal
+	// Windows knows the open windows; nil when no policy has one.
+	Windows *Windows
 	// ExpiringLead, when positive, has the broker write a grant.expiring
 	// audit record (which notifications pick up) this long before an active
 	// grant expires. Grants shorter than twice the lead get no warning.

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"time"
@@ -63,9 +62,9 @@ func (s *Store) ListEvents(ctx context.Context, since time.Time) ([]*stint.Event
 			return nil, internal("sqlite: scan event", err)
 		}
 		ev.Time, ev.ReceivedAt = time.Unix(0, t).UTC(), time.Unix(0, recv).UTC()
-		dec := json.NewDecoder(bytes.NewReader([]byte(data)))
-		dec.UseNumber()
-		if err := dec.Decode(&ev.Data); err != nil {
+		// Plain numbers (float64), as CEL sees the data of a freshly parsed
+		// event: a window must decide the same either way.
+		if err := json.Unmarshal([]byte(data), &ev.Data); err != nil {
 			return nil, internal("sqlite: decode event", err)
 		}
 		out = append(out, &ev)
