@@ -12,6 +12,7 @@ import (
 	"github.com/stint-io/stint"
 	"github.com/stint-io/stint/internal/events"
 	"github.com/stint-io/stint/internal/httpapi"
+	"github.com/stint-io/stint/internal/window"
 )
 
 // windowJSON is one window in `stint windows` and GET /v1/windows.
@@ -48,52 +49,58 @@ func (a *App) mountWindows(api *httpapi.Server) {
 		api.WriteJSON(w, r, http.StatusOK, out)
 	}))
 	api.Handle("POST /v1/events/{source}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		received, err := a.receiveEvents(r)
+		received, ignored, err := a.receiveEvents(r)
 		if err != nil {
 			api.WriteError(w, r, err)
 			return
 		}
-		api.WriteJSON(w, r, http.StatusAccepted, map[string]int{"received": received})
+		api.WriteJSON(w, r, http.StatusAccepted, map[string]int{"received": received, "ignored": ignored})
 	}))
 }
 
-// receiveEvents checks a webhook's signature, stores its events (a
-// redelivery counts once) with an event.received audit record each, and
-// wakes the window watcher. Returns how many events were new.
-func (a *App) receiveEvents(r *http.Request) (int, error) {
+// receiveEvents checks a webhook's signature, stores the events that open or
+// close some window (a redelivery counts once) with an event.received audit
+// record each, and wakes the window watcher. Returns how many events were
+// new and how many were ignored as irrelevant to every window.
+func (a *App) receiveEvents(r *http.Request) (received, ignored int, err error) {
 	cfg := a.cfg.Load()
 	src, ok := cfg.Events[r.PathValue("source")]
 	if !ok {
-		return 0, stint.Errorf(stint.ENOTFOUND, "no event source %q", clip(r.PathValue("source")))
+		return 0, 0, stint.Errorf(stint.ENOTFOUND, "no event source %q", clip(r.PathValue("source")))
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, events.MaxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return 0, stint.Errorf(stint.EINVALID, "body larger than %d bytes", events.MaxBody)
+			return 0, 0, stint.Errorf(stint.EINVALID, "body larger than %d bytes", events.MaxBody)
 		}
-		return 0, stint.Errorf(stint.EINVALID, "cannot read the body")
+		return 0, 0, stint.Errorf(stint.EINVALID, "cannot read the body")
 	}
 	now := a.Clock.Now().UTC()
 	evs, err := events.Parse(src, r.Header, body, now)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	es := a.store.(stint.EventStore)
-	n := 0
 	for _, ev := range evs {
+		// Only events that open or close a window are kept: a busy source
+		// (a GitHub organisation) must not fill the store or slow decisions.
+		if !window.Relevant(cfg.Policy, ev) {
+			ignored++
+			continue
+		}
 		se := &stint.Event{Source: ev.Source, Type: ev.Type, ID: ev.ID, Time: ev.Time, Data: ev.Data, ReceivedAt: now}
 		rec := &stint.AuditRecord{Time: now, Type: stint.AuditEventReceived, Actor: "event:" + ev.Source,
 			Details: map[string]any{"source": ev.Source, "type": ev.Type, "id": ev.ID, "time": ev.Time.Format(time.RFC3339)}}
 		dup, err := es.AppendEvent(r.Context(), se, rec)
 		if err != nil {
-			return n, err
+			return received, ignored, err
 		}
 		if !dup {
-			n++
+			received++
 		}
 	}
-	if n > 0 {
+	if received > 0 {
 		if rt := a.broker.Runtime(); rt != nil {
 			rt.Windows.Invalidate()
 		}
@@ -102,7 +109,7 @@ func (a *App) receiveEvents(r *http.Request) (int, error) {
 		default:
 		}
 	}
-	return n, nil
+	return received, ignored, nil
 }
 
 func clip(s string) string {

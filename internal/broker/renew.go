@@ -59,6 +59,9 @@ func (s *Service) RenewGrant(ctx context.Context, id string, ttl time.Duration) 
 		return nil, stint.Errorf(stint.ECONFLICT, "grant %s already expires at %s, its ceiling; request a new grant", g.ID, old.Format(time.RFC3339))
 	}
 
+	if !s.stillInWindow(ctx, g) {
+		return nil, stint.Errorf(stint.ECONFLICT, "the window grant %s was given under has closed; it cannot be renewed", g.ID)
+	}
 	prov, err := s.provider(g)
 	if err != nil {
 		return nil, err

@@ -206,6 +206,18 @@ func (s *Service) activate(ctx context.Context, g *stint.Grant) (*stint.Credenti
 		}
 		return nil, s.fail(ctx, g, err)
 	}
+	if !s.stillInWindow(ctx, g) {
+		// The event window closed while the provider worked: take the
+		// access back rather than hand it out.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.RevokeTimeout)
+		rerr := prov.Revoke(rctx, g)
+		cancel()
+		cause := stint.Errorf(stint.EDENIED, "the window %s closed while access was being issued", g.Window.Policy)
+		if rerr != nil {
+			return nil, s.undoLater(ctx, g, cause, rerr)
+		}
+		return nil, s.fail(ctx, g, cause)
+	}
 	if cred == nil {
 		cred = &stint.Credential{}
 	}

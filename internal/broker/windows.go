@@ -177,6 +177,10 @@ func (s *Service) windowStep(ctx context.Context, rt *Runtime, prev map[WindowKe
 	for _, w := range open {
 		cur[WindowKey{w.Policy, w.Key}] = w
 	}
+	// Grants under event windows are checked every step, against the
+	// windows now open: whatever closed them (a close event, seen here or by
+	// another replica, before or after a restart), their access ends now.
+	s.cutClosedWindowGrants(ctx, rt, open, now)
 	if prev == nil {
 		return cur
 	}
@@ -187,12 +191,8 @@ func (s *Service) windowStep(ctx context.Context, rt *Runtime, prev map[WindowKe
 		}
 	}
 	for k, w := range prev {
-		if _, ok := cur[k]; ok {
-			continue
-		}
-		recs = append(recs, windowRecord(now, stint.AuditWindowClosed, w))
-		if w.Closes.After(now) {
-			s.closeWindowGrants(ctx, k, now)
+		if _, ok := cur[k]; !ok {
+			recs = append(recs, windowRecord(now, stint.AuditWindowClosed, w))
 		}
 	}
 	if len(recs) > 0 {
@@ -211,31 +211,69 @@ func windowRecord(now time.Time, typ string, w stint.WindowRef) *stint.AuditReco
 	return &stint.AuditRecord{Time: now, Type: typ, Actor: stint.ActorStint, Reason: w.Policy, Details: det}
 }
 
-// closeWindowGrants ends the active grants given under window k, which
-// closed early (a close event): they expire now, through the expiry engine.
-func (s *Service) closeWindowGrants(ctx context.Context, k WindowKey, now time.Time) {
-	f := stint.GrantFilter{Policy: k.Policy, State: []stint.State{stint.StateActive}, Limit: 1000}
-	for {
-		gs, next, err := s.Store.ListGrants(ctx, f)
-		if err != nil {
-			s.Logger.Error("list grants of a closed window", "policy", k.Policy, "err", err)
-			return
+// eventWindowPolicy reports whether policy name of rt has an event window.
+func eventWindowPolicy(rt *Runtime, name string) bool {
+	if rt.Windows == nil {
+		return false
+	}
+	p := rt.Windows.Engine.Policy(name)
+	return p != nil && p.Window != nil && p.Window.Event != nil
+}
+
+// inWindow reports whether g, granted under an event window, may still hold
+// access given the windows open now: its policy and key must be open, in a
+// window that opened no later than the grant (a window that closed and
+// opened again is another window). Grants without a window, or under a
+// schedule window (which never closes early), always may.
+func inWindow(rt *Runtime, g *stint.Grant, open []stint.WindowRef) bool {
+	if g.Window == nil || !eventWindowPolicy(rt, g.Window.Policy) {
+		return true
+	}
+	since := g.RequestedAt
+	if g.ActivatedAt != nil {
+		since = *g.ActivatedAt
+	}
+	for _, w := range open {
+		if w.Policy == g.Window.Policy && w.Key == g.Window.Key && !w.Opens.After(since) {
+			return true
 		}
-		for _, g := range gs {
-			if g.Window == nil || g.Window.Policy != k.Policy || g.Window.Key != k.Key || !g.ExpiresAt.After(now) {
-				continue
+	}
+	return false
+}
+
+// cutClosedWindowGrants ends now the active grants whose event window is no
+// longer open: they expire through the expiry engine. A grant still being
+// issued is checked by activate itself.
+func (s *Service) cutClosedWindowGrants(ctx context.Context, rt *Runtime, open []stint.WindowRef, now time.Time) {
+	for _, pol := range rt.Windows.Engine.Policies() {
+		if !eventWindowPolicy(rt, pol.Name) {
+			continue
+		}
+		f := stint.GrantFilter{Policy: pol.Name, State: []stint.State{stint.StateActive}, Limit: 1000}
+		for {
+			gs, next, err := s.Store.ListGrants(ctx, f)
+			if err != nil {
+				s.Logger.Error("list grants of event windows", "policy", pol.Name, "err", err)
+				break
 			}
-			g.ExpiresAt, g.DueAt = stint.TimePtr(now), stint.TimePtr(now)
-			g.Window.Closes = now
-			rec := record(now, AuditGrantWindowClosed, stint.ActorStint, g, "window closed", map[string]any{"policy": k.Policy, "key": k.Key})
-			if err := s.update(ctx, g, rec); err != nil && stint.ErrorCode(err) != stint.ECONFLICT {
-				s.Logger.Error("cut short a grant of a closed window", "grant", g.ID, "err", err)
+			for _, g := range gs {
+				if inWindow(rt, g, open) || !g.ExpiresAt.After(now) {
+					continue
+				}
+				g.ExpiresAt, g.DueAt = stint.TimePtr(now), stint.TimePtr(now)
+				g.Window.Closes = now
+				rec := record(now, AuditGrantWindowClosed, stint.ActorStint, g, "window closed", map[string]any{"policy": g.Window.Policy, "key": g.Window.Key})
+				// A conflict (renewed or revoked meanwhile) is looked at
+				// again at the next step.
+				if err := s.update(ctx, g, rec); err != nil && stint.ErrorCode(err) != stint.ECONFLICT {
+					s.Logger.Error("cut short a grant of a closed window", "grant", g.ID, "err", err)
+				}
 			}
+			if next == "" {
+				break
+			}
+			f.Cursor = next
 		}
-		if next == "" {
-			return
-		}
-		f.Cursor = next
 	}
 }
 
@@ -252,4 +290,17 @@ func (s *Service) windowOpen(ctx context.Context, w stint.WindowRef, now time.Ti
 		}
 	}
 	return false
+}
+
+// stillInWindow reports whether g may still hold access under its window now
+// (see inWindow); no when the windows cannot be known.
+func (s *Service) stillInWindow(ctx context.Context, g *stint.Grant) bool {
+	rt := s.runtime.Load()
+	if rt == nil {
+		return false
+	}
+	if g.Window == nil || !eventWindowPolicy(rt, g.Window.Policy) {
+		return true
+	}
+	return inWindow(rt, g, s.openWindows(ctx, rt, s.now()))
 }

@@ -107,18 +107,21 @@ func TestParse_GitHub(t *testing.T) {
 	headers := func(sig string) http.Header {
 		return hdr(events.HeaderGitHubSignature, sig, events.HeaderGitHubEvent, "deployment", events.HeaderGitHubDelivery, "72d3162e-cc78-11e3-81ab-4c9367dc0958")
 	}
-	want := []policy.Event{{Source: "gh", Type: "deployment.created", ID: "72d3162e-cc78-11e3-81ab-4c9367dc0958", Time: now,
-		Data: map[string]any{"action": "created", "deployment": map[string]any{"id": 1.0, "environment": "production"},
-			"repository": map[string]any{"full_name": "acme/api"}}}}
+	// The id is the digest of the signed body, not the unsigned delivery id.
+	wantFor := func(raw string) []policy.Event {
+		return []policy.Event{{Source: "gh", Type: "deployment.created", ID: ghID(raw), Time: now,
+			Data: map[string]any{"action": "created", "deployment": map[string]any{"id": 1.0, "environment": "production"},
+				"repository": map[string]any{"full_name": "acme/api"}}}}
+	}
 	form := url.Values{"payload": {body}}.Encode()
 	formHeader := headers("sha256=" + hmacHex(secret, form))
 	formHeader.Set("Content-Type", "application/x-www-form-urlencoded")
 	push := `{"ref":"refs/heads/main"}`
 	pushHeader := hdr(events.HeaderGitHubSignature, "sha256="+hmacHex(secret, push), events.HeaderGitHubEvent, "push", events.HeaderGitHubDelivery, "d1")
 	runParse(t, src, []parseCase{
-		{"Good", headers(good), body, "", want},
-		{"Form", formHeader, form, "", want},
-		{"NoAction", pushHeader, push, "", []policy.Event{{Source: "gh", Type: "push", ID: "d1", Time: now, Data: map[string]any{"ref": "refs/heads/main"}}}},
+		{"Good", headers(good), body, "", wantFor(body)},
+		{"Form", formHeader, form, "", wantFor(form)},
+		{"NoAction", pushHeader, push, "", []policy.Event{{Source: "gh", Type: "push", ID: ghID(push), Time: now, Data: map[string]any{"ref": "refs/heads/main"}}}},
 		{"Missing", headers(""), body, stint.EUNAUTHORIZED, nil},
 		{"Forged", headers("sha256=" + hmacHex("guess", body)), body, stint.EUNAUTHORIZED, nil},
 		{"SHA1Only", headers("sha1=" + hmacHex(secret, body)), body, stint.EUNAUTHORIZED, nil},
@@ -220,4 +223,9 @@ func TestParse_Window(t *testing.T) {
 	if err != nil || m != (policy.EventMatch{Open: true, Key: "PGR0VU2"}) {
 		t.Fatalf("got %+v, %v", m, err)
 	}
+}
+
+func ghID(body string) string {
+	sum := sha256.Sum256([]byte(body))
+	return "sha256:" + hex.EncodeToString(sum[:16])
 }

@@ -1,6 +1,8 @@
 package events
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"mime"
 	"net/http"
@@ -98,7 +100,12 @@ func parseGitHub(src *config.EventSource, h http.Header, body []byte) (policy.Ev
 	if action, ok := data["action"].(string); ok && action != "" {
 		typ += "." + action
 	}
-	return policy.Event{Type: typ, ID: id, Data: data}, nil
+	// GitHub signs the body only: the delivery id and event name are not
+	// covered, so a captured delivery could be replayed under a new id. The
+	// id is therefore the body's digest, which also makes a redelivery count
+	// once.
+	sum := sha256.Sum256(body)
+	return policy.Event{Type: typ, ID: "sha256:" + hex.EncodeToString(sum[:16]), Data: data}, nil
 }
 
 // parseGeneric handles Stint's own signed scheme.

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -257,22 +258,31 @@ func (e *Engine) MatchEvent(name string, ev Event) (EventMatch, error) {
 	spec := p.Window.Event
 	vars := map[string]any{"event": eventValue(ev)}
 	var m EventMatch
-	var err error
-	if m.Open, err = evalBool(spec.open, vars); err != nil {
-		return EventMatch{}, fmt.Errorf("policy %s: window.event.open: %w", name, err)
+	var errs []error
+	// Open and close are evaluated independently and fail closed: an
+	// expression that fails on an event neither opens a window nor keeps a
+	// close from happening (a resolve lacking a field the open condition
+	// reads must still close).
+	open, err := evalBool(spec.open, vars)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("policy %s: window.event.open: %w", name, err))
 	}
 	if spec.close != nil {
 		if m.Close, err = evalBool(spec.close, vars); err != nil {
-			return EventMatch{}, fmt.Errorf("policy %s: window.event.close: %w", name, err)
+			errs = append(errs, fmt.Errorf("policy %s: window.event.close: %w", name, err))
 		}
 	}
+	m.Open = open && !m.Close
 	m.Key = ev.Key
 	if spec.key != nil && (m.Open || m.Close) {
 		if m.Key, err = evalString(spec.key, vars); err != nil {
-			return EventMatch{}, fmt.Errorf("policy %s: window.event.key: %w", name, err)
+			errs = append(errs, fmt.Errorf("policy %s: window.event.key: %w", name, err))
+			// A close whose key cannot be told closes every window of the
+			// policy; an open without a key opens nothing.
+			m.Open, m.CloseAll, m.Key = false, m.Close, ""
 		}
 	}
-	return m, nil
+	return m, errors.Join(errs...)
 }
 
 // ValidName reports whether s is a valid policy, resource, role or event

@@ -99,7 +99,10 @@ type Event struct {
 
 // EventMatch is what one policy's event window says about an event.
 type EventMatch struct {
-	Open  bool   // the event opens a window
-	Close bool   // the event closes a window
-	Key   string // the window key (the event's Key when the policy has no key expression)
+	// CloseAll: a close event whose key could not be computed closes every
+	// window of the policy (fail closed).
+	CloseAll bool
+	Open     bool   // the event opens a window
+	Close    bool   // the event closes a window
+	Key      string // the window key (the event's Key when the policy has no key expression)
 }

@@ -17,18 +17,18 @@ type Event = policy.Event
 //
 // The events are folded in time order (ties in the order given; a repeated
 // non-empty ID counts once). An event whose open condition holds opens a
-// window for its key, [event time, event time + max), unless one is already
-// open for that key: a re-open keeps the open window and does not extend it,
-// so max bounds every window. An event whose close condition holds closes
-// the key's open window at its time; a close with no open window is ignored.
-// An event matching both closes (fail closed). An event on which a CEL
-// expression fails neither opens nor closes. Without a key expression the
+// window for its key, [event time, event time + max); a re-open of an open
+// window extends it to max after the re-open. An event whose close
+// condition holds closes the key's open window at its time; a close with no
+// open window is ignored. An event matching both closes (fail closed). An
+// expression that fails on an event never opens; a close whose key cannot be
+// computed closes every window of the policy. Without a key expression the
 // key is the event's Key, "" as parsed by internal/events: one window per
 // policy.
 //
-// The result is exact when events reach back to a time when no window of p
-// was open; Lookback gives a history long enough unless one key is
-// re-opened without pause.
+// Whether a key's window is open at now depends only on the events of the
+// last max (its latest open, and any close after it); Lookback (twice the
+// longest max) also keeps a window's Opens stable for the grants under it.
 func EventWindows(e *policy.Engine, p *policy.Policy, events []policy.Event, now time.Time) []stint.WindowRef {
 	var out []stint.WindowRef
 	for _, s := range eventSpans(e, p, events, now) {
@@ -57,7 +57,7 @@ func Lookback(e *policy.Engine) time.Duration {
 // fails is not relevant.
 func Relevant(e *policy.Engine, ev policy.Event) bool {
 	for _, p := range e.Policies() {
-		if m, err := e.MatchEvent(p.Name, ev); err == nil && (m.Open || m.Close) {
+		if m, _ := e.MatchEvent(p.Name, ev); m.Open || m.Close || m.CloseAll {
 			return true
 		}
 	}
@@ -89,8 +89,17 @@ func eventSpans(e *policy.Engine, p *policy.Policy, events []policy.Event, until
 			}
 			seen[ev.ID] = true
 		}
-		m, err := e.MatchEvent(p.Name, ev)
-		if err != nil || !(m.Open || m.Close) {
+		// An expression that fails leaves m fail-closed (see MatchEvent).
+		m, _ := e.MatchEvent(p.Name, ev)
+		if m.CloseAll {
+			for _, i := range open {
+				if ev.Time.Before(out[i].close) {
+					out[i].close = ev.Time
+				}
+			}
+			continue
+		}
+		if !(m.Open || m.Close) {
 			continue
 		}
 		i, ok := open[m.Key]
@@ -100,7 +109,14 @@ func eventSpans(e *policy.Engine, p *policy.Policy, events []policy.Event, until
 			if isOpen {
 				out[i].close = ev.Time
 			}
-		case !isOpen:
+		case isOpen:
+			// A re-open (the incident fires again) keeps the window open
+			// until max after it: whether a window is open then depends
+			// only on the events of the last max, whatever came before.
+			if c := ev.Time.Add(spec.Max); c.After(out[i].close) {
+				out[i].close = c
+			}
+		default:
 			open[m.Key] = len(out)
 			out = append(out, span{key: m.Key, open: ev.Time, close: ev.Time.Add(spec.Max)})
 		}

@@ -79,8 +79,12 @@ func TestEventWindows(t *testing.T) {
 		{"CloseOtherKey", ir, []policy.Event{trig("1", "A", 0), resolve("2", "B", h)}, 2 * h, []stint.WindowRef{win("ir", "A", 0, 4*h)}},
 		{"CloseBeforeOpen", ir, []policy.Event{resolve("1", "A", -h), trig("2", "A", 0)}, h, []stint.WindowRef{win("ir", "A", 0, 4*h)}},
 		{"OutOfOrder", ir, []policy.Event{resolve("2", "A", h), trig("1", "A", 0)}, 2 * h, nil},
-		{"DuplicateOpenNoExtend", ir, []policy.Event{trig("1", "A", 0), trig("2", "A", 3*h)}, 3*h + 30*m, []stint.WindowRef{win("ir", "A", 0, 4*h)}},
-		{"DuplicateOpenStillMax", ir, []policy.Event{trig("1", "A", 0), trig("2", "A", 3*h)}, 4*h + 10*m, nil},
+		// A re-open (the incident fires again) extends the window to max after it.
+		{"ReopenExtends", ir, []policy.Event{trig("1", "A", 0), trig("2", "A", 3*h)}, 3*h + 30*m, []stint.WindowRef{win("ir", "A", 0, 7*h)}},
+		{"ReopenExtendsPastFirstMax", ir, []policy.Event{trig("1", "A", 0), trig("2", "A", 3*h)}, 4*h + 10*m, []stint.WindowRef{win("ir", "A", 0, 7*h)}},
+		{"ExtendedStillBounded", ir, []policy.Event{trig("1", "A", 0), trig("2", "A", 3*h)}, 7 * h, nil},
+		// The resolve lacks the field the open condition reads: it still closes.
+		{"CloseDespiteOpenError", ir, []policy.Event{trig("1", "A", 0), {Source: "pagerduty", Type: "incident.resolved", ID: "2", Time: t0.Add(h), Data: map[string]any{"id": "A"}}}, 2 * h, nil},
 		{"ReopenAfterMax", ir, []policy.Event{trig("1", "A", 0), trig("2", "A", 5*h)}, 5*h + m, []stint.WindowRef{win("ir", "A", 5*h, 9*h)}},
 		{"ReopenAtMax", ir, []policy.Event{trig("1", "A", 0), trig("2", "A", 4*h)}, 4 * h, []stint.WindowRef{win("ir", "A", 4*h, 8*h)}},
 		{"ReopenAfterClose", ir, []policy.Event{trig("1", "A", 0), resolve("2", "A", h), trig("3", "A", 2*h)}, 2 * h, []stint.WindowRef{win("ir", "A", 2*h, 6*h)}},
@@ -91,7 +95,7 @@ func TestEventWindows(t *testing.T) {
 		{"CELErrorKey", ir, []policy.Event{{Source: "pagerduty", Type: "incident.triggered", ID: "1", Time: t0, Data: map[string]any{"urgency": "high"}}}, h, nil},
 		{"Future", ir, []policy.Event{trig("1", "A", 2*h)}, h, nil},
 		{"NoKeyOneWindow", deploy, []policy.Event{gh("1", "deployment.created", 0), gh("2", "deployment_status.created", 10*m)}, 30 * m,
-			[]stint.WindowRef{win("deploy", "", 0, 2*h)}},
+			[]stint.WindowRef{win("deploy", "", 0, 2*h+10*m)}},
 		{"NoKeyClose", deploy, []policy.Event{gh("1", "deployment.created", 0), gh("2", "deployment.finished", 10*m)}, 30 * m, nil},
 		// deployment.finished matches open and close: it closes.
 		{"BothCloses", deploy, []policy.Event{gh("1", "deployment.finished", 0)}, 30 * m, nil},

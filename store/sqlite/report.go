@@ -87,6 +87,9 @@ func (s *Store) ReportGrants(ctx context.Context, from, to time.Time, fn func(*s
 // idBound returns the smallest grant id of the millisecond of t: the
 // timestamp part of stint.NewID followed by zero bits.
 func idBound(t time.Time) string {
+	if t.Before(time.Unix(0, 0)) {
+		t = time.Unix(0, 0) // no grant is older; a negative bound would wrap
+	}
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixMilli())<<16)
 	clear(b[6:])
