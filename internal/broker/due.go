@@ -45,6 +45,8 @@ func (s *Service) HandleDue(ctx context.Context, g *stint.Grant) error {
 		return s.finishRevoke(ctx, g, stint.ActorStint, "")
 	case stint.StateIssuing:
 		return s.undoIssuing(ctx, g)
+	case stint.StateScheduled:
+		return s.startScheduled(ctx, g, now)
 	case stint.StatePending:
 		if g.ApprovalDeadline == nil || g.ApprovalDeadline.After(now) {
 			g.DueAt = g.ApprovalDeadline

@@ -181,6 +181,7 @@ func (s *Service) windowStep(ctx context.Context, rt *Runtime, prev map[WindowKe
 	// windows now open: whatever closed them (a close event, seen here or by
 	// another replica, before or after a restart), their access ends now.
 	s.cutClosedWindowGrants(ctx, rt, open, now)
+	s.provisionStep(ctx, rt, open, now)
 	if prev == nil {
 		return cur
 	}
