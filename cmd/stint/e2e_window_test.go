@@ -38,6 +38,7 @@ policies:
     ttl: 1h
     window:
       schedule: { cron: "* * * * *", timezone: UTC, duration: 1m, lead: 0s, lag: 30s }
+      provision: [internal-api/read]
   - name: incident-response
     who: principal.name == "svc/incident-bot"
     access: [internal-api/admin]
@@ -144,6 +145,20 @@ func TestE2E_Windows(t *testing.T) {
 	}
 	if strings.Count(out, `"event.received"`) != 4 {
 		t.Errorf("redelivered event recorded twice: %d event.received", strings.Count(out, `"event.received"`))
+	}
+
+	// The always-open schedule window provisioned its grant by itself.
+	var prov []grantOut
+	deadline = time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		h.mustJSON(h.admin, &prov, "grants", "--principal", "window:always-on-schedule", "--state", "active", "--json")
+		if len(prov) > 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(prov) == 0 || prov[0].Access != "internal-api/read" {
+		t.Fatalf("provisioned grants: %+v", prov)
 	}
 
 	// The report answers with the contract's keys.
