@@ -46,7 +46,7 @@ type App struct {
 
 	mu       sync.Mutex // serialises reloads
 	cfg      atomic.Pointer[config.Config]
-	auth     atomic.Pointer[authn.Static]
+	auth     atomic.Pointer[authn.Chain]
 	store    stint.Store
 	broker   *broker.Service
 	engine   *expiry.Engine
@@ -155,7 +155,7 @@ func (a *App) Open(ctx context.Context) error {
 // install builds the providers of cfg and makes cfg the configuration in
 // force. On error the previous configuration stays.
 func (a *App) install(ctx context.Context, cfg *config.Config) error {
-	auth, err := authn.NewStatic(staticTokens(cfg), cfg.Auth.Admins)
+	auth, err := a.authenticators(ctx, cfg)
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
@@ -190,7 +190,7 @@ func (a *App) install(ctx context.Context, cfg *config.Config) error {
 	old := a.broker.Runtime()
 	a.broker.SetRuntime(rt)
 	a.notifier.SetTargets(targets)
-	a.auth.Store(auth)
+	a.auth.Store(&auth)
 	a.cfg.Store(cfg)
 	if old != nil {
 		// Requests still running on the old providers finish first: close
@@ -462,4 +462,28 @@ func (s *notifyingStore) ListEvents(ctx context.Context, since time.Time) ([]*st
 		return nil, stint.Errorf(stint.EUNAVAILABLE, "this store cannot keep events")
 	}
 	return es.ListEvents(ctx, since)
+}
+
+// authenticators builds the chain that turns a bearer token into a
+// principal: static tokens first (cheap, and an OIDC token never matches
+// one), then workload identity federation with the configured OIDC issuers.
+func (a *App) authenticators(ctx context.Context, cfg *config.Config) (authn.Chain, error) {
+	static, err := authn.NewStatic(staticTokens(cfg), cfg.Auth.Admins)
+	if err != nil {
+		return nil, err
+	}
+	chain := authn.Chain{static}
+	if len(cfg.Auth.OIDC) == 0 {
+		return chain, nil
+	}
+	issuers := make([]authn.OIDCIssuer, 0, len(cfg.Auth.OIDC))
+	for _, c := range cfg.Auth.OIDC {
+		issuers = append(issuers, authn.OIDCIssuer{Name: c.Name, Issuer: c.Issuer, Audience: c.Audience, Kind: c.Kind, Subject: c.SubjectExpr})
+	}
+	o, err := authn.NewOIDC(ctx, issuers, cfg.Auth.Admins, a.Clock)
+	if err != nil {
+		return nil, err
+	}
+	o.Logger = a.Logger.With("component", "oidc")
+	return append(chain, o), nil
 }
