@@ -133,7 +133,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newRequestCmd(e), newExecCmd(e), newGrantsCmd(e), newShowCmd(e),
 		newRenewCmd(e), newRevokeCmd(e), newCancelCmd(e),
 		newApproveCmd(e), newRejectCmd(e), newActivateCmd(e),
-		newAuditCmd(e), newPolicyCmd(e), newDiscoverCmd(e), newTokenCmd(e), newWindowsCmd(e), newReportCmd(e), newVersionCmd(e), newWhoamiCmd(e),
+		newAuditCmd(e), newPolicyCmd(e), newDiscoverCmd(e), newTokenCmd(e), newWindowsCmd(e), newReportCmd(e), newMigrateCmd(e), newVersionCmd(e), newWhoamiCmd(e),
 	)
 	return root
 }
