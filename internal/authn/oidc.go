@@ -88,6 +88,7 @@ func NewOIDC(ctx context.Context, issuers []OIDCIssuer, admins []string, clock s
 	}
 	var errs stint.FieldErrors
 	names := make(map[string]bool)
+	pairs := make(map[string]bool)
 	for i, c := range issuers {
 		field := func(name string) string { return "auth.oidc[" + strconv.Itoa(i) + "]." + name }
 		switch {
@@ -95,8 +96,17 @@ func NewOIDC(ctx context.Context, issuers []OIDCIssuer, admins []string, clock s
 			errs.Add(field("name"), "required")
 		case names[c.Name]:
 			errs.Add(field("name"), "duplicate name %q", c.Name)
+		case c.Name == ReservedWindowName:
+			errs.Add(field("name"), "%q is reserved for the grants windows provision", c.Name)
 		}
 		names[c.Name] = true
+		// Two entries accepting the same tokens would let a token refused by
+		// one (its subject expression failed) be taken by the other.
+		if pair := c.Issuer + "\x00" + c.Audience; pairs[pair] {
+			errs.Add(field("audience"), "another entry has the same issuer and audience")
+		} else {
+			pairs[pair] = true
+		}
 		if !secureURL(c.Issuer) {
 			errs.Add(field("issuer"), "must be an https URL")
 		}
@@ -203,11 +213,19 @@ func (is *oidcIssuer) authenticate(ctx context.Context, bearer string) (*stint.P
 	if err != nil {
 		return nil, err
 	}
+	// Names from tokens live in their issuer's namespace ("github:..."), so
+	// that claims can never produce a static subject (an admin, an approver)
+	// or another issuer's name.
+	if !strings.HasPrefix(name, is.cfg.Name+":") || len(name) == len(is.cfg.Name)+1 {
+		return nil, stint.Errorf(stint.EUNAUTHORIZED, "invalid token: the subject of issuer %s must start with %q", is.cfg.Name, is.cfg.Name+":")
+	}
+	// Groups are not taken from claims: a token's issuer could otherwise
+	// grant membership in Stint's own groups (group:admins). Policies read
+	// claims through principal.claims.
 	p := &stint.Principal{
 		Name:   name,
 		Kind:   is.cfg.Kind,
 		Issuer: is.cfg.Name,
-		Groups: stringList(claims["groups"]),
 		Claims: claims,
 	}
 	p.Admin = IsAdmin(p, is.o.admins)
@@ -320,23 +338,6 @@ func notBase64URL(r rune) bool {
 	return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_')
 }
 
-// stringList returns v as a []string if it is a list of strings, else nil.
-func stringList(v any) []string {
-	l, ok := v.([]any)
-	if !ok {
-		return nil
-	}
-	out := make([]string, 0, len(l))
-	for _, e := range l {
-		s, ok := e.(string)
-		if !ok {
-			return nil
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
 // secureURL reports whether s is an https URL, or an http URL of a
 // loopback host (tests, a local issuer).
 func secureURL(s string) bool {
@@ -357,3 +358,7 @@ func secureURL(s string) bool {
 	}
 	return false
 }
+
+// ReservedWindowName is the issuer name reserved for the principals of the
+// grants that windows provision ("window:POLICY").
+const ReservedWindowName = "window"

@@ -95,8 +95,9 @@ func TestOIDC_Authenticate(t *testing.T) {
 		{"GitHubActions", ghClaims(nil), &stint.Principal{Name: "github:acme/api@refs/heads/main", Kind: "workload", Issuer: "github"}, ""},
 		{"AudienceList", ghClaims(map[string]any{"aud": []string{"x", "stint"}}), &stint.Principal{Name: "github:acme/api@refs/heads/main", Kind: "workload", Issuer: "github"}, ""},
 		{"DefaultSubject", map[string]any{"sub": "alice", "aud": "other"}, &stint.Principal{Name: "plain:alice", Kind: "human", Issuer: "plain"}, ""},
-		{"GroupsAndAdmin", map[string]any{"sub": "bob", "aud": "other", "groups": []string{"ops", "admins"}},
-			&stint.Principal{Name: "plain:bob", Kind: "human", Issuer: "plain", Groups: []string{"ops", "admins"}, Admin: true}, ""},
+		// A groups claim never makes Stint groups (group:admins is an admin ref).
+		{"GroupsClaimIgnored", map[string]any{"sub": "bob", "aud": "other", "groups": []string{"ops", "admins"}},
+			&stint.Principal{Name: "plain:bob", Kind: "human", Issuer: "plain"}, ""},
 		{"GroupsNotStrings", map[string]any{"sub": "bob", "aud": "other", "groups": []any{"admins", 1}},
 			&stint.Principal{Name: "plain:bob", Kind: "human", Issuer: "plain"}, ""},
 		{"WrongAudience", ghClaims(map[string]any{"aud": "someone-else"}), nil, "invalid token: wrong audience"},

@@ -52,6 +52,8 @@ func NewStatic(tokens []Token, admins []string) (*Static, error) {
 		field := func(name string) string { return "auth.tokens[" + strconv.Itoa(i) + "]." + name }
 		if strings.TrimSpace(t.Subject) == "" {
 			errs.Add(field("subject"), "required")
+		} else if strings.HasPrefix(t.Subject, ReservedWindowName+":") {
+			errs.Add(field("subject"), "the prefix %q is reserved for the grants windows provision", ReservedWindowName+":")
 		}
 		switch t.Kind {
 		case stint.KindWorkload, stint.KindHuman:

@@ -96,7 +96,7 @@ func (s *Service) ActivateGrant(ctx context.Context, id string) (*stint.GrantRes
 	if err != nil {
 		return nil, err
 	}
-	if p.Name != g.Principal {
+	if !owns(p, g) {
 		return nil, s.refuse(ctx, p, g, "activate", "only the requester may collect the credential")
 	}
 	if !Approved(g) {

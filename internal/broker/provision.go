@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/stint-io/stint"
@@ -14,7 +15,11 @@ const ProvisionHorizon = 24 * time.Hour
 
 // provisionPrincipal is the principal of the grants a window provisions: no
 // one asked for them; the window's policy did.
-func provisionPrincipal(policy string) string { return "window:" + policy }
+func provisionPrincipal(policy string) string { return provisionPrefix + policy }
+
+// provisionPrefix starts the principal of every provisioned grant; static
+// subjects and OIDC issuers cannot use it.
+const provisionPrefix = "window:"
 
 // provisionStep makes sure that every `provision` access of a window
 // policy has its grant for each window open now, and, for schedule windows,
@@ -52,7 +57,10 @@ func (s *Service) provisionStep(ctx context.Context, rt *Runtime, open []stint.W
 
 // provision creates the grant of access for window w unless it exists.
 func (s *Service) provision(ctx context.Context, rt *Runtime, policy, access string, w stint.WindowRef, now time.Time) error {
-	gs, _, err := s.Store.ListGrants(ctx, stint.GrantFilter{Policy: policy, Access: access, Limit: 50})
+	// Only the window's own grants count (a requester's grant under the
+	// window does not), and there is one a day at most: the newest 50 reach
+	// far back.
+	gs, _, err := s.Store.ListGrants(ctx, stint.GrantFilter{Policy: policy, Access: access, Principal: provisionPrincipal(policy), Limit: 50})
 	if err != nil {
 		return err
 	}
@@ -106,20 +114,65 @@ func (s *Service) startScheduled(ctx context.Context, g *stint.Grant, now time.T
 		g.DueAt = stint.TimePtr(g.Window.Opens)
 		return s.update(ctx, g, nil)
 	}
-	if g.Window != nil && (!g.Window.Closes.After(now) || !s.windowOpen(ctx, *g.Window, now)) {
+	cancel := func(why string) error {
 		g.State, g.EndedAt, g.DueAt = stint.StateCancelled, stint.TimePtr(now), nil
-		g.Detail = "its window closed before it started"
-		return s.update(ctx, g, record(now, stint.AuditGrantCancelled, stint.ActorStint, g, g.Detail, nil))
+		g.Detail = why
+		return s.update(ctx, g, record(now, stint.AuditGrantCancelled, stint.ActorStint, g, why, nil))
+	}
+	if g.Window == nil {
+		return cancel("a scheduled grant without a window")
+	}
+	// The configuration in force decides, not the one that scheduled it: the
+	// policy must still provision this access, and the window must be open.
+	if why := s.stillProvisioned(g); why != "" {
+		return cancel(why)
+	}
+	closes, open := s.openClose(ctx, *g.Window, now)
+	if !open || !closes.After(now) {
+		return cancel("its window closed before it started")
+	}
+	if closes.Before(g.Window.Closes) {
+		g.Window.Closes = closes // the window in force closes earlier
 	}
 	g.State = stint.StateIssuing
 	g.DueAt = stint.TimePtr(now.Add(s.IssuingGrace))
-	if g.Window != nil {
-		// The grant lasts to the window's close, counted from now.
-		g.TTL = stint.Duration(g.Window.Closes.Sub(now))
-	}
+	// The grant lasts to the window's close, counted from now.
+	g.TTL = stint.Duration(g.Window.Closes.Sub(now))
 	if err := s.update(ctx, g, nil); err != nil {
 		return err
 	}
 	_, err := s.activate(ctx, g)
 	return err
+}
+
+// stillProvisioned returns why the runtime in force no longer provisions
+// g's access for its window policy, or "".
+func (s *Service) stillProvisioned(g *stint.Grant) string {
+	rt := s.runtime.Load()
+	if rt == nil || rt.Windows == nil {
+		return "no window is configured any more"
+	}
+	pol := rt.Windows.Engine.Policy(g.Window.Policy)
+	if pol == nil || pol.Window == nil || !slices.Contains(pol.Window.Provision, g.Access) {
+		return "the policy no longer provisions " + g.Access
+	}
+	if _, err := rt.resolve(g.Access); err != nil {
+		return stint.ErrorMessage(err)
+	}
+	return ""
+}
+
+// openClose returns the close of the window of w's policy and key open at
+// now, and whether there is one.
+func (s *Service) openClose(ctx context.Context, w stint.WindowRef, now time.Time) (time.Time, bool) {
+	rt := s.runtime.Load()
+	if rt == nil {
+		return time.Time{}, false
+	}
+	for _, o := range s.openWindows(ctx, rt, now) {
+		if o.Policy == w.Policy && o.Key == w.Key {
+			return o.Closes, true
+		}
+	}
+	return time.Time{}, false
 }

@@ -25,7 +25,7 @@ func (s *Service) RenewGrant(ctx context.Context, id string, ttl time.Duration) 
 	if err != nil {
 		return nil, err
 	}
-	if p.Name != g.Principal && !p.Admin {
+	if !owns(p, g) && !p.Admin {
 		return nil, s.refuse(ctx, p, g, "renew", "only the requester or an admin may renew a grant")
 	}
 	if g.State != stint.StateActive {
@@ -67,7 +67,7 @@ func (s *Service) RenewGrant(ctx context.Context, id string, ttl time.Duration) 
 		return nil, err
 	}
 	renewer, inPlace := prov.(stint.Renewer)
-	if !inPlace && p.Name != g.Principal {
+	if !inPlace && !owns(p, g) {
 		// Renewing would issue a new credential, which only the requester
 		// may ever receive.
 		return nil, s.refuse(ctx, p, g, "renew", "this provider renews by issuing a new credential, which only the requester may receive; ask the requester to renew")
@@ -120,7 +120,7 @@ func (s *Service) RenewGrant(ctx context.Context, id string, ttl time.Duration) 
 // new request for the same access, which goes to the approvers, and returns
 // it. The current grant keeps its expiry.
 func (s *Service) renewalRequest(ctx context.Context, p *stint.Principal, g *stint.Grant, ttl time.Duration) (*stint.GrantResult, error) {
-	if p.Name != g.Principal {
+	if !owns(p, g) {
 		return nil, stint.Errorf(stint.ECONFLICT, "renewing %s beyond its approved %s needs a new approval; only its requester can ask for it", g.ID, g.TTL)
 	}
 	reason := clip("renewal of " + g.ID + ": " + g.Reason)

@@ -20,7 +20,7 @@ func (s *Service) RevokeGrant(ctx context.Context, id, reason string, force bool
 	if err != nil {
 		return nil, err
 	}
-	if p.Name != g.Principal && !p.Admin {
+	if !owns(p, g) && !p.Admin {
 		return nil, s.refuse(ctx, p, g, "revoke", "only the requester or an admin may revoke a grant")
 	}
 	if force && !p.Admin {
@@ -126,7 +126,7 @@ func (s *Service) CancelGrant(ctx context.Context, id string) (*stint.Grant, err
 	if err != nil {
 		return nil, err
 	}
-	if p.Name != g.Principal && !p.Admin {
+	if !owns(p, g) && !p.Admin {
 		return nil, s.refuse(ctx, p, g, "cancel", "only the requester or an admin may cancel a request")
 	}
 	if g.State != stint.StatePending && g.State != stint.StateScheduled {

@@ -7,6 +7,7 @@ package broker
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -167,7 +168,14 @@ func (s *Service) backoff(n int) time.Duration {
 
 // canSee reports whether p may read g: its requester, or any human.
 func canSee(p *stint.Principal, g *stint.Grant) bool {
-	return p.Kind == stint.KindHuman || p.Admin || p.Name == g.Principal
+	return p.Kind == stint.KindHuman || p.Admin || owns(p, g)
 }
 
 func timeDuration(d stint.Duration) time.Duration { return time.Duration(d) }
+
+// owns reports whether p is the requester of g. The grants that windows
+// provision (principal "window:POLICY") have no owner: only admins act on
+// them, whoever might carry that name.
+func owns(p *stint.Principal, g *stint.Grant) bool {
+	return p.Name == g.Principal && !strings.HasPrefix(g.Principal, provisionPrefix)
+}

@@ -247,7 +247,7 @@ func inWindow(rt *Runtime, g *stint.Grant, open []stint.WindowRef) bool {
 // issued is checked by activate itself.
 func (s *Service) cutClosedWindowGrants(ctx context.Context, rt *Runtime, open []stint.WindowRef, now time.Time) {
 	for _, pol := range rt.Windows.Engine.Policies() {
-		if !eventWindowPolicy(rt, pol.Name) {
+		if pol.Window == nil {
 			continue
 		}
 		f := stint.GrantFilter{Policy: pol.Name, State: []stint.State{stint.StateActive}, Limit: 1000}
@@ -258,11 +258,27 @@ func (s *Service) cutClosedWindowGrants(ctx context.Context, rt *Runtime, open [
 				break
 			}
 			for _, g := range gs {
-				if inWindow(rt, g, open) || !g.ExpiresAt.After(now) {
+				if g.Window == nil || !g.ExpiresAt.After(now) {
 					continue
 				}
-				g.ExpiresAt, g.DueAt = stint.TimePtr(now), stint.TimePtr(now)
-				g.Window.Closes = now
+				end, cut := now, !inWindow(rt, g, open)
+				if !cut && !eventWindowPolicy(rt, pol.Name) {
+					// A schedule window never closes early, but a reload may
+					// have shortened or removed it: no grant outlives the
+					// window in force.
+					end, cut = now, true
+					for _, w := range open {
+						if w.Policy == pol.Name && w.Key == g.Window.Key {
+							end, cut = w.Closes, g.ExpiresAt.After(w.Closes)
+							break
+						}
+					}
+				}
+				if !cut {
+					continue
+				}
+				g.ExpiresAt, g.DueAt = stint.TimePtr(end), stint.TimePtr(end)
+				g.Window.Closes = end
 				rec := record(now, AuditGrantWindowClosed, stint.ActorStint, g, "window closed", map[string]any{"policy": g.Window.Policy, "key": g.Window.Key})
 				// A conflict (renewed or revoked meanwhile) is looked at
 				// again at the next step.
