@@ -43,7 +43,7 @@ type NotifyCursor struct {
 }
 
 // NotifyCursorStore keeps the notification cursors durably. Stores that
-// hold the audit trail implement it (store/sqlite).
+// hold the audit trail implement it (store/sqlite, store/postgres).
 type NotifyCursorStore interface {
 	// NotifyCursor returns the cursor of target. A target seen for the first
 	// time gets a cursor at the current end of the audit trail, created in

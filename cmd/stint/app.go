@@ -28,6 +28,7 @@ import (
 	"github.com/stint-io/stint/internal/notify"
 	"github.com/stint-io/stint/internal/report"
 	"github.com/stint-io/stint/provider/token"
+	"github.com/stint-io/stint/store/postgres"
 	"github.com/stint-io/stint/store/sqlite"
 )
 
@@ -368,7 +369,7 @@ func openStore(ctx context.Context, storage string, clock stint.Clock, logger *s
 		}
 		return sqlite.Open(ctx, path, clock, logger.With("component", "store"))
 	case strings.HasPrefix(storage, "postgres://"), strings.HasPrefix(storage, "postgresql://"):
-		return nil, withCode(exitUsage, errors.New("storage: PostgreSQL storage is not available in this version yet; use sqlite:PATH"))
+		return postgres.Open(ctx, storage, clock, logger.With("component", "store"))
 	}
 	return nil, withCode(exitUsage, fmt.Errorf("storage: unknown scheme in %q", storage))
 }

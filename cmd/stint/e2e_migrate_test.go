@@ -5,6 +5,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/stint-io/stint/internal/testenv"
 )
 
 // migrateHarness fills a store through a running server, stops it, and
@@ -61,6 +63,23 @@ func TestE2E_MigrateSQLite(t *testing.T) {
 	}
 	if _, errs, code := h.stint("", "migrate", "--from", from, "--to", to); code != 2 || !strings.Contains(errs, "not empty") {
 		t.Fatalf("migrate into a non-empty store: %d %s", code, errs)
+	}
+	checkCopy(t, h, to, ids)
+}
+
+// TestE2E_MigratePostgres copies a SQLite store into PostgreSQL, then runs
+// the server on PostgreSQL storage.
+func TestE2E_MigratePostgres(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	pg.CreateDatabase(t, "stint")
+	h, from, ids := migrateHarness(t)
+	to := pg.DSN("stint")
+	out, errs, code := h.stint("", "migrate", "--from", from, "--to", to)
+	if code != 0 || !strings.Contains(out, "chain verified") {
+		t.Fatalf("migrate: %d %s %s", code, out, errs)
+	}
+	if strings.Contains(out+errs, "password") {
+		t.Fatalf("migrate output mentions a password: %s %s", out, errs)
 	}
 	checkCopy(t, h, to, ids)
 }
