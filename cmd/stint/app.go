@@ -371,7 +371,8 @@ func openStore(ctx context.Context, storage string, clock stint.Clock, logger *s
 	case strings.HasPrefix(storage, "postgres://"), strings.HasPrefix(storage, "postgresql://"):
 		return postgres.Open(ctx, storage, clock, logger.With("component", "store"))
 	}
-	return nil, withCode(exitUsage, fmt.Errorf("storage: unknown scheme in %q", storage))
+	// Never echo the value: it may be a DSN with a password.
+	return nil, withCode(exitUsage, errors.New("storage: must start with sqlite: or postgres://"))
 }
 
 // defaultDataDir is where keys live when no --data-dir is given: beside the

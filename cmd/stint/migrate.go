@@ -55,61 +55,9 @@ func migrate(ctx context.Context, out io.Writer, from, to string) error {
 		return withCode(exitUsage, fmt.Errorf("--to: the destination store is not empty"))
 	}
 	start := time.Now()
-
-	// Notification cursors first: on an empty trail they can be set to any
-	// position, and they never move backwards afterwards.
-	if sc, ok := src.(stint.NotifyCursorStore); ok {
-		if err := copyCursors(ctx, src, sc, dst); err != nil {
-			return err
-		}
-	}
-	// The audit chain, in order: sealing each record after the previous one
-	// reproduces the source's hashes exactly, or the copy stops.
-	n := 0
-	f := stint.AuditFilter{Limit: 1000}
-	for {
-		recs, err := src.ListAudit(ctx, f)
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			want := r.Hash
-			c := *r
-			if err := dst.AppendAudit(ctx, &c); err != nil {
-				return fmt.Errorf("copy audit record %d: %w", r.Seq, err)
-			}
-			if c.Seq != r.Seq || c.Hash != want {
-				return fmt.Errorf("audit record %d copied as %d with hash %s, want %s: stopped", r.Seq, c.Seq, c.Hash, want)
-			}
-			n++
-		}
-		if len(recs) < f.Limit {
-			break
-		}
-		f.AfterSeq = recs[len(recs)-1].Seq
-	}
-	// Grants, oldest pages last: order does not matter to the store.
-	grants := 0
-	gf := stint.GrantFilter{Limit: 1000}
-	for {
-		gs, next, err := src.ListGrants(ctx, gf)
-		if err != nil {
-			return err
-		}
-		for _, g := range gs {
-			if err := dst.CreateGrant(ctx, g, nil); err != nil {
-				return fmt.Errorf("copy grant %s: %w", g.ID, err)
-			}
-			grants++
-		}
-		if next == "" {
-			break
-		}
-		gf.Cursor = next
-	}
-	events, runs, err := copyExtras(ctx, src, dst)
+	n, grants, events, runs, err := copyStore(ctx, src, dst)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w\nthe copy is incomplete: do not start a server on it; empty the destination (drop and recreate the database, or remove the file) and run stint migrate again", err)
 	}
 	res, err := audit.Verify(ctx, dst)
 	if err != nil {
@@ -123,6 +71,76 @@ func migrate(ctx context.Context, out io.Writer, from, to string) error {
 	return nil
 }
 
+// AuditStoreMigrated is the last record of a completed copy: a trail that
+// lacks it after the copied records comes from an interrupted migration.
+const AuditStoreMigrated = "store.migrated"
+
+// copyStore copies everything but the audit chain first, then the chain,
+// and ends with a store.migrated record, so that an interrupted copy never
+// looks complete: its trail lacks that record.
+func copyStore(ctx context.Context, src, dst stint.Store) (records, grants, events, runs int, err error) {
+	// Notification cursors first: on an empty trail they can be set to any
+	// position, and they never move backwards afterwards.
+	if sc, ok := src.(stint.NotifyCursorStore); ok {
+		if err := copyCursors(ctx, src, sc, dst); err != nil {
+			return 0, 0, 0, 0, err
+		}
+	}
+	gf := stint.GrantFilter{Limit: 1000}
+	for {
+		gs, next, err := src.ListGrants(ctx, gf)
+		if err != nil {
+			return 0, grants, 0, 0, err
+		}
+		for _, g := range gs {
+			if err := dst.CreateGrant(ctx, g, nil); err != nil {
+				return 0, grants, 0, 0, fmt.Errorf("copy grant %s: %w", g.ID, err)
+			}
+			grants++
+		}
+		if next == "" {
+			break
+		}
+		gf.Cursor = next
+	}
+	if events, runs, err = copyExtras(ctx, src, dst); err != nil {
+		return 0, grants, events, runs, err
+	}
+	// The audit chain, in order: sealing each record after the previous one
+	// reproduces the source's hashes exactly, or the copy stops.
+	f := stint.AuditFilter{Limit: 1000}
+	var last *stint.AuditRecord
+	for {
+		recs, err := src.ListAudit(ctx, f)
+		if err != nil {
+			return records, grants, events, runs, err
+		}
+		for _, r := range recs {
+			want := r.Hash
+			c := *r
+			if err := dst.AppendAudit(ctx, &c); err != nil {
+				return records, grants, events, runs, fmt.Errorf("copy audit record %d: %w", r.Seq, err)
+			}
+			if c.Seq != r.Seq || c.Hash != want {
+				return records, grants, events, runs, fmt.Errorf("audit record %d copied as %d with hash %s, want %s", r.Seq, c.Seq, c.Hash, want)
+			}
+			records++
+			last = r
+		}
+		if len(recs) < f.Limit {
+			break
+		}
+		f.AfterSeq = recs[len(recs)-1].Seq
+	}
+	det := map[string]any{"grants": grants, "records": records, "events": events, "discovery_runs": runs}
+	if last != nil {
+		det["last_seq"], det["last_hash"] = last.Seq, last.Hash
+	}
+	done := &stint.AuditRecord{Time: time.Now(), Type: AuditStoreMigrated, Actor: stint.ActorStint,
+		Reason: "copied by stint migrate", Details: det}
+	return records, grants, events, runs, dst.AppendAudit(ctx, done)
+}
+
 func copyCursors(ctx context.Context, src stint.Store, sc stint.NotifyCursorStore, dst stint.Store) error {
 	dc, ok := dst.(stint.NotifyCursorStore)
 	if !ok {
@@ -132,7 +150,7 @@ func copyCursors(ctx context.Context, src stint.Store, sc stint.NotifyCursorStor
 		NotifyCursors(ctx context.Context) ([]*stint.NotifyCursor, error)
 	})
 	if !ok {
-		return nil
+		return fmt.Errorf("--from: this store keeps notification cursors but cannot list them")
 	}
 	cs, err := lister.NotifyCursors(ctx)
 	if err != nil {

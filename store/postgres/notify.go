@@ -93,3 +93,27 @@ func readNotifyCursor(ctx context.Context, q queryRower, target string) (*stint.
 	c.UpdatedAt = updated.UTC()
 	return &c, nil
 }
+
+// NotifyCursors returns every notification cursor, by target (for
+// `stint migrate`).
+func (s *Store) NotifyCursors(ctx context.Context) ([]*stint.NotifyCursor, error) {
+	rows, err := s.pool.Query(ctx, `SELECT target FROM notify_cursors ORDER BY target`)
+	if err != nil {
+		return nil, dbErr("list notify cursors", err)
+	}
+	targets, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, dbErr("list notify cursors", err)
+	}
+	out := make([]*stint.NotifyCursor, 0, len(targets))
+	for _, t := range targets {
+		c, err := readNotifyCursor(ctx, s.pool, t)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}

@@ -117,7 +117,9 @@ type wtx struct {
 // must change nothing outside the transaction but the records it seals.
 func (s *Store) write(ctx context.Context, op string, fn func(context.Context, *wtx) error) error {
 	for attempt := 0; ; attempt++ {
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// READ COMMITTED whatever the database's default: the head row's lock
+		// and the SKIP LOCKED rechecks rely on it.
+		err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 			w := &wtx{tx: tx, now: s.clock.Now().UTC()}
 			if err := fn(ctx, w); err != nil {
 				return err
