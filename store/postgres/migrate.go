@@ -4,10 +4,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
+	"github.com/stint-io/stint/store/migration"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -22,39 +19,7 @@ var migrations embed.FS
 // serialises migrations between replicas ("stint" in ASCII).
 const migrationLock int64 = 0x7374696e74
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, n := range names {
-		base := strings.TrimPrefix(n, "migrations/")
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", base)
-		}
-		b, err := migrations.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s share a number", ms[i-1].name, ms[i].name)
-		}
-	}
-	return ms, nil
-}
+func loadMigrations() ([]migration.Migration, error) { return migration.Load(migrations, "migrations") }
 
 // migrate applies the migrations the database lacks, all in one
 // transaction holding an advisory lock: a replica starting at the same time
@@ -88,17 +53,17 @@ func (s *Store) migrate(ctx context.Context) error {
 			done[int(v)] = true
 		}
 		for _, m := range ms {
-			if done[m.version] {
+			if done[m.Version] {
 				continue
 			}
-			if _, err := tx.Exec(ctx, m.sql, pgx.QueryExecModeSimpleProtocol); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL, pgx.QueryExecModeSimpleProtocol); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.version, m.name, s.clock.Now()); err != nil {
+				m.Version, m.Name, s.clock.Now()); err != nil {
 				return err
 			}
-			applied = append(applied, m.name)
+			applied = append(applied, m.Name)
 		}
 		return nil
 	})
