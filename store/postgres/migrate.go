@@ -4,9 +4,9 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"github.com/stint-io/stint/store/migration"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/stint-io/stint/store/migration"
 )
 
 // migrations are numbered SQL files, NNNN_name.sql, applied in order and

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"embed"
+
 	"github.com/stint-io/stint/store/migration"
 )
 
