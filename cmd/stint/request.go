@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +18,7 @@ import (
 type requestFlags struct {
 	ttl, timeout   string
 	reason, ticket string
+	sshKey         string
 	wait, json     bool
 }
 
@@ -23,6 +26,7 @@ func (f *requestFlags) register(cmd *cobra.Command, withWait bool) {
 	cmd.Flags().StringVar(&f.ttl, "ttl", "", "how long the access should last (for example 15m, 2h, 1d); default: the policy's ttl")
 	cmd.Flags().StringVar(&f.reason, "reason", "", "why the access is needed (recorded; some policies require it)")
 	cmd.Flags().StringVar(&f.ticket, "ticket", "", "a ticket or change id (recorded; some policies require it)")
+	cmd.Flags().StringVar(&f.sshKey, "ssh-public-key", "", "a public key file to have certified (ssh resources); default: Stint makes a key pair")
 	cmd.Flags().StringVar(&f.timeout, "timeout", "", "how long to wait for approval before giving up (exit 4); default: no limit")
 	if withWait {
 		cmd.Flags().BoolVar(&f.wait, "wait", false, "wait for approval when the request is pending")
@@ -33,6 +37,13 @@ func (f *requestFlags) register(cmd *cobra.Command, withWait bool) {
 // accessRequest builds the request, or a usage error.
 func (f *requestFlags) accessRequest(access string) (stint.GrantRequest, error) {
 	req := stint.GrantRequest{AccessRequest: stint.AccessRequest{Access: access, Reason: f.reason, Ticket: f.ticket}}
+	if f.sshKey != "" {
+		b, err := os.ReadFile(f.sshKey)
+		if err != nil {
+			return req, withCode(exitUsage, fmt.Errorf("--ssh-public-key: %w", err))
+		}
+		req.SSHPublicKey = strings.TrimSpace(string(b))
+	}
 	if f.ttl != "" {
 		d, err := stint.ParseDuration(f.ttl)
 		if err != nil {

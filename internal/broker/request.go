@@ -53,6 +53,10 @@ func (s *Service) RequestGrant(ctx context.Context, req stint.GrantRequest) (*st
 		Provider:      res.Type,
 		Revocation:    revocationMode(res.Provider),
 	}
+	if req.SSHPublicKey != "" {
+		// The caller's own key, for providers that certify it (ssh); public.
+		g.ProviderData = map[string]string{"ssh_public_key": req.SSHPublicKey}
+	}
 	details := decisionDetails(d)
 	s.Metrics.requested(d.Policy, d.Outcome)
 
@@ -95,6 +99,8 @@ func validateRequest(req *stint.AccessRequest) error {
 		return stint.Errorf(stint.EINVALID, "reason: longer than %d bytes", maxTextField)
 	case len(req.Ticket) > 256:
 		return stint.Errorf(stint.EINVALID, "ticket: longer than 256 bytes")
+	case len(req.SSHPublicKey) > 16<<10:
+		return stint.Errorf(stint.EINVALID, "ssh_public_key: longer than 16 KiB")
 	}
 	return nil
 }
