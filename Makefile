@@ -4,8 +4,8 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 # Services the tests run for real, as binary:debian-package pairs.
-# (sshd and Chromium join as the SSH provider and the web UI land.)
-export STINT_TEST_SERVICES ?= pg_ctlcluster:postgresql psql:postgresql-client
+# (Chromium joins when the web UI lands.)
+export STINT_TEST_SERVICES ?= pg_ctlcluster:postgresql psql:postgresql-client /usr/sbin/sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client
 # In `make test` and CI nothing may skip for want of a service.
 export STINT_REQUIRE_SERVICES ?= 1
 

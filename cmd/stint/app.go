@@ -138,6 +138,7 @@ func (a *App) Open(ctx context.Context) error {
 		Introspect: a.introspect,
 	}
 	mountDiscover(api, a.broker)
+	a.mountSSH(api)
 	// The report reads the store directly: it writes nothing, and the
 	// store's own aggregate queries are its fast path.
 	mountReport(api, &report.Service{Store: raw, Clock: a.Clock})

@@ -4,6 +4,7 @@ import (
 	"github.com/stint-io/stint"
 	"github.com/stint-io/stint/provider/exec"
 	"github.com/stint-io/stint/provider/postgres"
+	"github.com/stint-io/stint/provider/ssh"
 	"github.com/stint-io/stint/provider/token"
 )
 
@@ -15,6 +16,7 @@ func builtinProviders() (map[string]stint.ProviderFactory, *token.Factory) {
 		tok,
 		exec.NewFactory(),
 		postgres.NewFactory(),
+		ssh.NewFactory(),
 	}
 	m := make(map[string]stint.ProviderFactory, len(fs))
 	for _, f := range fs {
