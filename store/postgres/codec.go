@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stint-io/stint"
+	"github.com/stint-io/stint/store/internal/grantjson"
 )
 
 // grantCols are the grant columns in the order of grantArgs and scanGrant.
@@ -20,29 +21,17 @@ const auditCols = `seq, time_ns, type, actor, grant_id, access, reason, details,
 // grantArgs returns the 28 column values of g ($1..$28), id first, version
 // excluded. Times are truncated to microseconds, as PostgreSQL keeps them.
 func grantArgs(g *stint.Grant) ([]any, error) {
-	approvals, err := json.Marshal(g.Approvals)
+	approvals, approvers, window, pdata, err := grantjson.Encode(g)
 	if err != nil {
-		return nil, fmt.Errorf("encode approvals: %w", err)
-	}
-	approvers, err := json.Marshal(g.Approvers)
-	if err != nil {
-		return nil, fmt.Errorf("encode approvers: %w", err)
-	}
-	window, err := json.Marshal(g.Window)
-	if err != nil {
-		return nil, fmt.Errorf("encode window: %w", err)
-	}
-	pdata, err := json.Marshal(g.ProviderData)
-	if err != nil {
-		return nil, fmt.Errorf("encode provider data: %w", err)
+		return nil, err
 	}
 	return []any{
 		g.ID, g.Principal, g.PrincipalKind, g.Access, string(g.State), g.Policy, g.Reason, g.Ticket,
 		int64(g.RequestedTTL), int64(g.TTL), int64(g.MaxTTL),
 		ts(g.RequestedAt), tsPtr(g.ActivatedAt), tsPtr(g.ExpiresAt), tsPtr(g.EndedAt),
-		string(approvals), g.ApprovalsRequired, string(approvers), tsPtr(g.ApprovalDeadline),
-		string(window), g.BreakGlass, g.Provider, g.Revocation, g.Detail, string(g.EndState),
-		g.Attempts, string(pdata), tsPtr(g.DueAt),
+		approvals, g.ApprovalsRequired, approvers, tsPtr(g.ApprovalDeadline),
+		window, g.BreakGlass, g.Provider, g.Revocation, g.Detail, string(g.EndState),
+		g.Attempts, pdata, tsPtr(g.DueAt),
 	}, nil
 }
 
@@ -75,19 +64,8 @@ func (d *grantDest) grant() (*stint.Grant, error) {
 	}
 	g.ActivatedAt, g.ExpiresAt, g.EndedAt = utcPtr(d.actAt), utcPtr(d.expAt), utcPtr(d.endAt)
 	g.ApprovalDeadline, g.DueAt = utcPtr(d.deadline), utcPtr(d.due)
-	for _, f := range []struct {
-		name string
-		b    []byte
-		v    any
-	}{
-		{"approvals", d.approvals, &g.Approvals},
-		{"approvers", d.approvers, &g.Approvers},
-		{"window", d.window, &g.Window},
-		{"provider data", d.providerData, &g.ProviderData},
-	} {
-		if err := json.Unmarshal(f.b, f.v); err != nil {
-			return nil, fmt.Errorf("grant %s: decode %s: %w", g.ID, f.name, err)
-		}
+	if err := grantjson.Decode(&g, d.approvals, d.approvers, d.window, d.providerData); err != nil {
+		return nil, err
 	}
 	return &g, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stint-io/stint"
+	"github.com/stint-io/stint/store/internal/grantjson"
 )
 
 // grantCols are the grant columns in the order of grantArgs and scanGrant.
@@ -72,29 +73,17 @@ func (s *stmts) close() error {
 
 // grantArgs returns the 28 column values of g, id first, version excluded.
 func grantArgs(g *stint.Grant) ([]any, error) {
-	approvals, err := json.Marshal(g.Approvals)
+	approvals, approvers, window, pdata, err := grantjson.Encode(g)
 	if err != nil {
-		return nil, fmt.Errorf("encode approvals: %w", err)
-	}
-	approvers, err := json.Marshal(g.Approvers)
-	if err != nil {
-		return nil, fmt.Errorf("encode approvers: %w", err)
-	}
-	window, err := json.Marshal(g.Window)
-	if err != nil {
-		return nil, fmt.Errorf("encode window: %w", err)
-	}
-	pdata, err := json.Marshal(g.ProviderData)
-	if err != nil {
-		return nil, fmt.Errorf("encode provider data: %w", err)
+		return nil, err
 	}
 	return []any{
 		g.ID, g.Principal, g.PrincipalKind, g.Access, string(g.State), g.Policy, g.Reason, g.Ticket,
 		int64(g.RequestedTTL), int64(g.TTL), int64(g.MaxTTL),
 		nanos(g.RequestedAt), nanosPtr(g.ActivatedAt), nanosPtr(g.ExpiresAt), nanosPtr(g.EndedAt),
-		string(approvals), g.ApprovalsRequired, string(approvers), nanosPtr(g.ApprovalDeadline),
-		string(window), g.BreakGlass, g.Provider, g.Revocation, g.Detail, string(g.EndState),
-		g.Attempts, string(pdata), nanosPtr(g.DueAt),
+		approvals, g.ApprovalsRequired, approvers, nanosPtr(g.ApprovalDeadline),
+		window, g.BreakGlass, g.Provider, g.Revocation, g.Detail, string(g.EndState),
+		g.Attempts, pdata, nanosPtr(g.DueAt),
 	}, nil
 }
 
@@ -123,19 +112,8 @@ func scanGrant(sc scanner) (*stint.Grant, error) {
 	}
 	g.ActivatedAt, g.ExpiresAt, g.EndedAt = timePtr(actAt), timePtr(expAt), timePtr(endAt)
 	g.ApprovalDeadline, g.DueAt = timePtr(deadline), timePtr(due)
-	for _, f := range []struct {
-		name string
-		b    []byte
-		v    any
-	}{
-		{"approvals", approvals, &g.Approvals},
-		{"approvers", approvers, &g.Approvers},
-		{"window", window, &g.Window},
-		{"provider data", providerData, &g.ProviderData},
-	} {
-		if err := json.Unmarshal(f.b, f.v); err != nil {
-			return nil, fmt.Errorf("grant %s: decode %s: %w", g.ID, f.name, err)
-		}
+	if err := grantjson.Decode(&g, approvals, approvers, window, providerData); err != nil {
+		return nil, err
 	}
 	return &g, nil
 }
