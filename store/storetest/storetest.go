@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) stint.Store) {
 		{"Discovery", testDiscovery},
 		{"Events", testEvents},
 		{"PolicyFilter", testPolicyFilter},
+		{"NotifyCursors", testNotifyCursors},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
